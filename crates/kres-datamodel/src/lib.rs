@@ -1,0 +1,1 @@
+//! Knot Resolver 6 configuration datamodel.
