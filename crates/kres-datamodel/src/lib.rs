@@ -1,1 +1,13 @@
-//! Knot Resolver 6 configuration datamodel.
+//! Knot Resolver 6 declarative configuration: the typed schema, validation with every error collected and
+//! located, defaults, JSON Schema generation and Lua rendering for kresd workers and the policy-loader.
+//!
+//! Pure: no I/O beyond reading the files it is told to read (and, in strict mode, checking that configured
+//! paths exist). Shared by the `knot-resolver` daemon and `kresctl`.
+
+pub mod error;
+pub mod lua;
+pub mod model;
+pub mod node;
+pub mod parse;
+pub mod path;
+pub mod types;

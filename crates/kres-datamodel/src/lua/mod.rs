@@ -1,0 +1,3 @@
+//! Lua rendering for kresd workers and the policy-loader.
+
+pub mod escape;
