@@ -4,10 +4,20 @@
 //! Pure: no I/O beyond reading the files it is told to read (and, in strict mode, checking that configured
 //! paths exist). Shared by the `knot-resolver` daemon and `kresctl`.
 
+pub mod config;
 pub mod error;
+pub mod etag;
+pub mod json_patch;
+pub mod json_pointer;
+pub mod load;
 pub mod lua;
 pub mod model;
 pub mod node;
 pub mod parse;
 pub mod path;
 pub mod types;
+
+pub use config::KresConfig;
+pub use error::{ConfigError, ValidationError, ValidationErrors};
+pub use load::{json_schema, load_files, read_files, resolve_root, validate};
+pub use model::{SystemFacts, ValidationOptions};

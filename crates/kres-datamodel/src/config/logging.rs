@@ -1,0 +1,176 @@
+//! `/logging`.
+
+use serde_json::json;
+
+use crate::config_object;
+use crate::model::{Ctx, FromNode, ObjectHook, describe};
+use crate::node::{Node, Value};
+use crate::path::Path;
+use crate::string_enum;
+use crate::types::WritableFilePath;
+
+string_enum! {
+    /// Logging level.
+    pub enum LogLevel {
+        "crit" => Crit, "err" => Err, "warning" => Warning, "notice" => Notice, "info" => Info, "debug" => Debug,
+    }
+}
+
+/// Where logs go. `from-env` is resolved during validation from `$KRES_LOGGING_TARGET` (default `stdout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    Syslog,
+    Stderr,
+    Stdout,
+    FromEnv,
+}
+
+impl LogTarget {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogTarget::Syslog => "syslog",
+            LogTarget::Stderr => "stderr",
+            LogTarget::Stdout => "stdout",
+            LogTarget::FromEnv => "from-env",
+        }
+    }
+
+    fn parse(text: &str) -> Option<LogTarget> {
+        match text {
+            "syslog" => Some(LogTarget::Syslog),
+            "stderr" => Some(LogTarget::Stderr),
+            "stdout" => Some(LogTarget::Stdout),
+            "from-env" => Some(LogTarget::FromEnv),
+            _ => None,
+        }
+    }
+}
+
+impl serde::Serialize for LogTarget {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl FromNode for LogTarget {
+    fn from_node(node: &Node, cx: &mut Ctx, path: &Path) -> Option<Self> {
+        if let Value::Str(s) = &node.value
+            && let Some(t) = LogTarget::parse(s)
+        {
+            return Some(t);
+        }
+        cx.error(
+            path,
+            Some(node),
+            format!("{} does not match any of the expected values ('syslog', 'stderr', 'stdout', 'from-env')", describe(node)),
+        );
+        None
+    }
+    fn schema() -> serde_json::Value {
+        json!({"type": "string", "enum": ["syslog", "stderr", "stdout", "from-env"]})
+    }
+}
+
+string_enum! {
+    /// A logging group: a manager process or subsystem, or a kresd log group.
+    pub enum LogGroup {
+        "manager" => Manager, "supervisord" => Supervisord, "policy-loader" => PolicyLoader, "kresd" => Kresd,
+        "cache-gc" => CacheGc, "files" => Files, "metrics" => Metrics, "server" => Server,
+        "system" => System, "cache" => Cache, "io" => Io, "net" => Net, "ta" => Ta, "tasent" => Tasent,
+        "tasign" => Tasign, "taupd" => Taupd, "tls" => Tls, "gnutls" => Gnutls, "tls_cl" => TlsCl, "xdp" => Xdp,
+        "doh" => Doh, "dnssec" => Dnssec, "hint" => Hint, "plan" => Plan, "iterat" => Iterat, "valdtr" => Valdtr,
+        "resolv" => Resolv, "select" => Select, "zoncut" => Zoncut, "cookie" => Cookie, "statis" => Statis,
+        "rebind" => Rebind, "worker" => Worker, "policy" => Policy, "daf" => Daf, "timejm" => Timejm,
+        "timesk" => Timesk, "graphi" => Graphi, "prefil" => Prefil, "primin" => Primin, "srvstl" => Srvstl,
+        "wtchdg" => Wtchdg, "nsid" => Nsid, "dnstap" => Dnstap, "tests" => Tests, "dotaut" => Dotaut,
+        "http" => Http, "contrl" => Contrl, "module" => Module, "devel" => Devel, "renum" => Renum,
+        "exterr" => Exterr, "rules" => Rules, "prlayr" => Prlayr, "defer" => Defer, "doq" => Doq, "ngtcp2" => Ngtcp2,
+    }
+}
+
+impl LogGroup {
+    /// Whether this is one of kresd's own log groups (as opposed to a manager process or subsystem).
+    pub fn is_kresd_group(self) -> bool {
+        !matches!(
+            self,
+            LogGroup::Manager
+                | LogGroup::Supervisord
+                | LogGroup::PolicyLoader
+                | LogGroup::Kresd
+                | LogGroup::CacheGc
+                | LogGroup::Files
+                | LogGroup::Metrics
+                | LogGroup::Server
+        )
+    }
+}
+
+config_object! {
+    /// Logging DNS requests and responses to a unix socket.
+    pub struct DnstapSchema {
+        /// Enable/disable DNS queries logging.
+        "enable" enable: bool = false,
+        /// Path to unix domain socket where dnstap messages will be sent.
+        "unix-socket" unix_socket: Option<WritableFilePath>,
+        /// Log queries from downstream in wire format.
+        "log-queries" log_queries: bool = false,
+        /// Log responses to downstream in wire format.
+        "log-responses" log_responses: bool = false,
+        /// Log TCP RTT (Round-trip time).
+        "log-tcp-rtt" log_tcp_rtt: bool = false,
+    }
+}
+
+impl ObjectHook for DnstapSchema {
+    fn finish(&mut self, cx: &mut Ctx, path: &Path, node: &Node) {
+        if self.enable && self.unix_socket.is_none() {
+            cx.error(path, Some(node), "'unix-socket' is required when dnstap is enabled");
+        }
+    }
+}
+
+config_object! {
+    /// Logging and debugging configuration.
+    pub struct LoggingSchema {
+        /// Global logging level.
+        "level" level: LogLevel = LogLevel::Notice,
+        /// Global logging stream target. "from-env" uses $KRES_LOGGING_TARGET and defaults to "stdout".
+        "target" target: LogTarget = LogTarget::FromEnv,
+        /// List of groups for which 'debug' logging level is set.
+        "groups" groups: Option<Vec<LogGroup>>,
+        /// Logging DNS requests and responses to a unix socket.
+        "dnstap" dnstap: DnstapSchema,
+    }
+}
+
+impl LoggingSchema {
+    /// Whether debug logging is on for `group` (the whole level is debug, or the group is listed).
+    pub fn debug_for(&self, group: LogGroup) -> bool {
+        self.level == LogLevel::Debug || self.groups.iter().flatten().any(|g| *g == group)
+    }
+}
+
+impl ObjectHook for LoggingSchema {
+    fn finish(&mut self, cx: &mut Ctx, path: &Path, node: &Node) {
+        if self.target == LogTarget::FromEnv {
+            match cx.opts.system.logging_target_env.as_deref() {
+                None | Some("") => self.target = LogTarget::Stdout,
+                Some(v) => match LogTarget::parse(v).filter(|t| *t != LogTarget::FromEnv) {
+                    Some(t) => self.target = t,
+                    None => cx.error(
+                        &path.key("target"),
+                        node.get("target"),
+                        format!("environment variable KRES_LOGGING_TARGET='{v}' is not one of 'syslog', 'stderr', 'stdout'"),
+                    ),
+                },
+            }
+        }
+        if let Some(groups) = &self.groups {
+            for (i, g) in groups.iter().enumerate() {
+                if groups[..i].contains(g) {
+                    cx.error(path, Some(node), format!("duplicate logging group '{g}' on index {i}"));
+                }
+            }
+        }
+    }
+}
