@@ -14,11 +14,15 @@ pub fn read_files<P: AsRef<FsPath>>(files: &[P]) -> Result<Node, ConfigError> {
     let mut merged = Node::empty_map();
     for file in files {
         let file = file.as_ref();
-        let text = std::fs::read(file).map_err(|source| ConfigError::Io { path: file.display().to_string(), source })?;
+        let text =
+            std::fs::read(file).map_err(|source| ConfigError::Io { path: file.display().to_string(), source })?;
         let text = String::from_utf8(text).map_err(|e| ConfigError::Parse {
             source_name: file.display().to_string(),
             error: crate::parse::ParseError {
-                message: format!("the file is not valid UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+                message: format!(
+                    "the file is not valid UTF-8 (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ),
                 mark: None,
             },
         })?;
@@ -39,11 +43,8 @@ pub fn read_files<P: AsRef<FsPath>>(files: &[P]) -> Result<Node, ConfigError> {
 /// The directory relative paths of a configuration are resolved against: that of the first file.
 pub fn resolve_root<P: AsRef<FsPath>>(files: &[P]) -> PathBuf {
     let first = files.first().map(|f| f.as_ref().to_path_buf()).unwrap_or_default();
-    let absolute = if first.is_absolute() {
-        first
-    } else {
-        std::env::current_dir().map(|d| d.join(&first)).unwrap_or(first)
-    };
+    let absolute =
+        if first.is_absolute() { first } else { std::env::current_dir().map(|d| d.join(&first)).unwrap_or(first) };
     absolute.parent().map(FsPath::to_path_buf).unwrap_or_else(|| PathBuf::from("/"))
 }
 
@@ -74,7 +75,8 @@ pub fn json_schema() -> serde_json::Value {
     out.insert("$schema".into(), "https://json-schema.org/draft/2020-12/schema".into());
     out.insert(
         "$id".into(),
-        format!("https://www.knot-resolver.cz/documentation/v{}/_static/config.schema.json", env!("CARGO_PKG_VERSION")).into(),
+        format!("https://www.knot-resolver.cz/documentation/v{}/_static/config.schema.json", env!("CARGO_PKG_VERSION"))
+            .into(),
     );
     out.insert("title".into(), "Knot Resolver configuration JSON schema".into());
     out.extend(body);

@@ -98,9 +98,7 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
         Ok(Node::new(Value::Int(v)))
     }
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Node, E> {
-        i64::try_from(v)
-            .map(|i| Node::new(Value::Int(i)))
-            .map_err(|_| E::custom(format!("integer {v} is too large")))
+        i64::try_from(v).map(|i| Node::new(Value::Int(i))).map_err(|_| E::custom(format!("integer {v} is too large")))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
         Ok(Node::new(Value::Float(v)))
@@ -134,7 +132,8 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
 /// Parses one YAML document with YAML 1.1 scalar typing.
 pub fn parse_yaml(text: &str, source: &str) -> Result<Node, ParseError> {
     let source: Arc<str> = Arc::from(source);
-    let mut builder = YamlBuilder { source: source.clone(), anchors: HashMap::new(), stack: Vec::new(), docs: Vec::new() };
+    let mut builder =
+        YamlBuilder { source: source.clone(), anchors: HashMap::new(), stack: Vec::new(), docs: Vec::new() };
     let parser = Parser::new_from_str(text);
     for item in parser {
         let (event, span) = item.map_err(|e| ParseError {
@@ -199,7 +198,9 @@ impl YamlBuilder {
                 Ok(())
             }
             Event::SequenceEnd => match self.stack.pop() {
-                Some(Frame::List { items, anchor, mark }) => self.finish(Node::with_mark(Value::List(items), Some(mark)), anchor),
+                Some(Frame::List { items, anchor, mark }) => {
+                    self.finish(Node::with_mark(Value::List(items), Some(mark)), anchor)
+                }
                 _ => Err(self.err("unbalanced YAML sequence".into(), mark)),
             },
             Event::MappingEnd => match self.stack.pop() {
@@ -212,10 +213,17 @@ impl YamlBuilder {
                                 .into_iter()
                                 .map(|i| match i.value {
                                     Value::Map(m) => Ok(m),
-                                    _ => Err(self.err("a merge key ('<<') needs a mapping or a list of mappings".into(), mark.clone())),
+                                    _ => Err(self.err(
+                                        "a merge key ('<<') needs a mapping or a list of mappings".into(),
+                                        mark.clone(),
+                                    )),
                                 })
                                 .collect::<Result<_, _>>()?,
-                            _ => return Err(self.err("a merge key ('<<') needs a mapping or a list of mappings".into(), mark)),
+                            _ => {
+                                return Err(
+                                    self.err("a merge key ('<<') needs a mapping or a list of mappings".into(), mark)
+                                );
+                            }
                         };
                         for m in sources {
                             for (k, v) in m {
@@ -245,13 +253,17 @@ impl YamlBuilder {
                 }
                 self.push_value(Node { value: node.value, mark: Some(mark) })
             }
-            Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd | Event::Nothing => Ok(()),
+            Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd | Event::Nothing => {
+                Ok(())
+            }
         }
     }
 
     fn check_not_key(&self, mark: &Mark) -> Result<(), ParseError> {
         if let Some(Frame::Map { key: None, .. }) = self.stack.last() {
-            return Err(self.err("a mapping key must be a scalar (complex keys are not supported)".into(), mark.clone()));
+            return Err(
+                self.err("a mapping key must be a scalar (complex keys are not supported)".into(), mark.clone())
+            );
         }
         Ok(())
     }
@@ -282,7 +294,8 @@ impl YamlBuilder {
                     return Ok(());
                 }
                 if let Some((_, first)) = entries.iter().find(|(e, _)| *e == k) {
-                    let first_line = first.mark.as_ref().map(|m| format!(" (first defined on line {})", m.line)).unwrap_or_default();
+                    let first_line =
+                        first.mark.as_ref().map(|m| format!(" (first defined on line {})", m.line)).unwrap_or_default();
                     return Err(ParseError { message: format!("duplicate key '{k}'{first_line}"), mark: Some(kmark) });
                 }
                 entries.push((k, node));
@@ -418,7 +431,10 @@ fn yaml11_float(text: &str) -> Option<f64> {
     }
     if let Some(exp) = exponent {
         let (_, digits) = exp.split_at(1.min(exp.len()));
-        if !(exp.starts_with('+') || exp.starts_with('-')) || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if !(exp.starts_with('+') || exp.starts_with('-'))
+            || digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+        {
             return None;
         }
     }

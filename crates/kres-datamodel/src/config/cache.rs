@@ -50,7 +50,11 @@ config_object! {
 impl ObjectHook for PrefillSchema {
     fn finish(&mut self, cx: &mut Ctx, path: &Path, node: &Node) {
         if !self.origin.is_root() {
-            cx.error(&path.key("origin"), node.get("origin"), "cache prefilling is only supported for the root zone ('.')");
+            cx.error(
+                &path.key("origin"),
+                node.get("origin"),
+                "cache prefilling is only supported for the root zone ('.')",
+            );
         }
     }
 }

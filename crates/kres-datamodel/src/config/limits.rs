@@ -36,7 +36,11 @@ impl ObjectHook for RateLimitingSchema {
         }
         let instant = self.instant_limit.get();
         if instant > MAX_INSTANT_LIMIT {
-            cx.error(path, Some(node), format!("'instant-limit' {instant} is higher than the maximum {MAX_INSTANT_LIMIT}"));
+            cx.error(
+                path,
+                Some(node),
+                format!("'instant-limit' {instant} is higher than the maximum {MAX_INSTANT_LIMIT}"),
+            );
         }
         if let Some(rate) = self.rate_limit
             && rate.get() > 1000 * instant

@@ -62,7 +62,10 @@ impl FromNode for LogTarget {
         cx.error(
             path,
             Some(node),
-            format!("{} does not match any of the expected values ('syslog', 'stderr', 'stdout', 'from-env')", describe(node)),
+            format!(
+                "{} does not match any of the expected values ('syslog', 'stderr', 'stdout', 'from-env')",
+                describe(node)
+            ),
         );
         None
     }
@@ -160,7 +163,9 @@ impl ObjectHook for LoggingSchema {
                     None => cx.error(
                         &path.key("target"),
                         node.get("target"),
-                        format!("environment variable KRES_LOGGING_TARGET='{v}' is not one of 'syslog', 'stderr', 'stdout'"),
+                        format!(
+                            "environment variable KRES_LOGGING_TARGET='{v}' is not one of 'syslog', 'stderr', 'stdout'"
+                        ),
                     ),
                 },
             }

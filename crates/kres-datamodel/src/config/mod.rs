@@ -171,8 +171,7 @@ impl KresConfig {
         let local_data_path = path.key("local-data");
         for (section, users) in tag_users(&self.local_data) {
             for (i, tags) in users {
-                let unknown: Vec<&str> =
-                    tags.iter().map(|t| t.as_str()).filter(|t| !defined.contains(t)).collect();
+                let unknown: Vec<&str> = tags.iter().map(|t| t.as_str()).filter(|t| !defined.contains(t)).collect();
                 used.extend(tags.iter().map(|t| t.as_str()));
                 if !unknown.is_empty() {
                     let p = local_data_path.key(section).index(i).key("tags");
@@ -192,7 +191,10 @@ impl KresConfig {
             cx.error(
                 &path.key("views"),
                 node.get("views"),
-                format!("tags {} are assigned by views but not used by any local-data rule or RPZ", quote_list(&unused)),
+                format!(
+                    "tags {} are assigned by views but not used by any local-data rule or RPZ",
+                    quote_list(&unused)
+                ),
             );
         }
     }
@@ -202,8 +204,12 @@ fn quote_list(items: &[&str]) -> String {
     items.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ")
 }
 
+/// Indexes of list items with their tags.
+type TagUsers<'a> = Vec<(usize, &'a [crate::types::IdPattern])>;
+
 /// The tag lists of local-data rules and RPZ items, by section name and index (for the view-tag cross-check).
-fn tag_users(local_data: &LocalDataSchema) -> Vec<(&'static str, Vec<(usize, &[crate::types::IdPattern])>)> {
-    let rules = local_data.rules.iter().flatten().enumerate().filter_map(|(i, r)| r.tags.as_deref().map(|t| (i, t))).collect();
+fn tag_users(local_data: &LocalDataSchema) -> Vec<(&'static str, TagUsers<'_>)> {
+    let rules =
+        local_data.rules.iter().flatten().enumerate().filter_map(|(i, r)| r.tags.as_deref().map(|t| (i, t))).collect();
     vec![("rules", rules)]
 }

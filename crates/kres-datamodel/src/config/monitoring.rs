@@ -45,7 +45,11 @@ impl FromNode for GraphiteHost {
                 return Some(GraphiteHost::Name(n));
             }
         }
-        cx.error(path, Some(node), format!("{} is neither an IP address nor a domain name", crate::model::describe(node)));
+        cx.error(
+            path,
+            Some(node),
+            format!("{} is neither an IP address nor a domain name", crate::model::describe(node)),
+        );
         None
     }
     fn schema() -> serde_json::Value {

@@ -5,7 +5,9 @@ mod names;
 mod net;
 mod units;
 
-pub use files::{AbsoluteDir, Dir, File, FilePath, PathKind, ReadableFile, TypedPath, UncheckedPath, WritableDir, WritableFilePath};
+pub use files::{
+    AbsoluteDir, Dir, File, FilePath, PathKind, ReadableFile, TypedPath, UncheckedPath, WritableDir, WritableFilePath,
+};
 pub use names::{DomainName, EscapedStr, EscapedStr32B, IdPattern, InterfaceName, PinSha256};
 pub use net::{
     InterfaceOptionalPort, InterfacePort, IpAddress, IpAddressEm, IpAddressOptionalPort, IpAddressPort, IpNetwork,

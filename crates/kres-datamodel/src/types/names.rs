@@ -66,7 +66,11 @@ impl FromNode for EscapedStr32B {
     fn from_node(node: &Node, cx: &mut Ctx, path: &Path) -> Option<Self> {
         let text = escaped_text(node, cx, path)?;
         if text.len() < 32 {
-            cx.error(path, Some(node), format!("the string is {} bytes long, at least 32 bytes are required", text.len()));
+            cx.error(
+                path,
+                Some(node),
+                format!("the string is {} bytes long, at least 32 bytes are required", text.len()),
+            );
             return None;
         }
         Some(EscapedStr32B(EscapedStr(text)))
@@ -185,7 +189,9 @@ impl InterfaceName {
         if is_alnum_groups(text, &['-', '_']) {
             Ok(InterfaceName(text.into()))
         } else {
-            Err(format!("'{text}' is not a valid interface name: use letters and digits, groups joined by single '-' or '_'"))
+            Err(format!(
+                "'{text}' is not a valid interface name: use letters and digits, groups joined by single '-' or '_'"
+            ))
         }
     }
     pub fn as_str(&self) -> &str {

@@ -107,7 +107,8 @@ impl IpNetwork {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let addr = parse_ip(addr_text).ok_or_else(|| format!("'{text}' is not a valid IP network: bad address '{addr_text}'"))?;
+        let addr = parse_ip(addr_text)
+            .ok_or_else(|| format!("'{text}' is not a valid IP network: bad address '{addr_text}'"))?;
         let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix_text {
             None => max,
@@ -217,7 +218,8 @@ pub struct InterfacePort {
 
 impl InterfacePort {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (t, p) = text.split_once('@').ok_or_else(|| format!("'{text}': expected '<address or interface>@<port>'"))?;
+        let (t, p) =
+            text.split_once('@').ok_or_else(|| format!("'{text}': expected '<address or interface>@<port>'"))?;
         Ok(InterfacePort { text: text.into(), target: parse_target(t, text)?, port: parse_port(p, text)? })
     }
     pub fn as_str(&self) -> &str {

@@ -14,7 +14,9 @@ pub struct SizeUnit {
 impl SizeUnit {
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || {
-            format!("'{text}' is not a size: expected a whole number followed by one of the units B, K, M, G (for example 100M)")
+            format!(
+                "'{text}' is not a size: expected a whole number followed by one of the units B, K, M, G (for example 100M)"
+            )
         };
         let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
         let multiplier: u64 = match unit {
@@ -62,7 +64,9 @@ pub struct TimeUnit {
 impl TimeUnit {
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || {
-            format!("'{text}' is not a duration: expected a whole number followed by one of the units us, ms, s, m, h, d (for example 5s)")
+            format!(
+                "'{text}' is not a duration: expected a whole number followed by one of the units us, ms, s, m, h, d (for example 5s)"
+            )
         };
         let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
         let multiplier: u64 = match unit {
