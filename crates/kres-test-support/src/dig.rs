@@ -32,20 +32,12 @@ pub struct DigAnswer {
 impl DigAnswer {
     /// The rdata of every answer record of type `rtype`, in order.
     pub fn rdata(&self, rtype: &str) -> Vec<&str> {
-        self.answer
-            .iter()
-            .filter(|r| r.rtype.eq_ignore_ascii_case(rtype))
-            .map(|r| r.rdata.as_str())
-            .collect()
+        self.answer.iter().filter(|r| r.rtype.eq_ignore_ascii_case(rtype)).map(|r| r.rdata.as_str()).collect()
     }
 
     /// The rdata of the A and AAAA answer records.
     pub fn addresses(&self) -> Vec<&str> {
-        self.answer
-            .iter()
-            .filter(|r| r.rtype == "A" || r.rtype == "AAAA")
-            .map(|r| r.rdata.as_str())
-            .collect()
+        self.answer.iter().filter(|r| r.rtype == "A" || r.rtype == "AAAA").map(|r| r.rdata.as_str()).collect()
     }
 
     pub fn has_flag(&self, flag: &str) -> bool {
@@ -71,13 +63,7 @@ impl DigAnswer {
                 continue;
             }
             if let Some(rest) = line.strip_prefix(";; Flags:") {
-                flags = rest
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect();
+                flags = rest.split(';').next().unwrap_or("").split_whitespace().map(str::to_string).collect();
                 continue;
             }
             match line {
@@ -87,22 +73,13 @@ impl DigAnswer {
                 "" => section = None,
                 _ if line.starts_with(';') => {}
                 _ => {
-                    if let (Some(records), Some(record)) =
-                        (section.as_deref_mut(), parse_record(line))
-                    {
+                    if let (Some(records), Some(record)) = (section.as_deref_mut(), parse_record(line)) {
                         records.push(record);
                     }
                 }
             }
         }
-        Some(DigAnswer {
-            rcode: rcode?,
-            flags,
-            answer,
-            authority,
-            additional,
-            raw: output.to_string(),
-        })
+        Some(DigAnswer { rcode: rcode?, flags, answer, authority, additional, raw: output.to_string() })
     }
 }
 
@@ -156,17 +133,12 @@ pub fn try_kdig(
         .arg(rtype)
         .stdin(Stdio::null());
     let command = format!("{cmd:?}");
-    let out = cmd.output().map_err(FixtureError::io(format!(
-        "cannot run {KDIG} (is this the sid root?)"
-    )))?;
+    let out = cmd.output().map_err(FixtureError::io(format!("cannot run {KDIG} (is this the sid root?)")))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     match DigAnswer::parse(&stdout) {
         Some(answer) if out.status.success() => Ok(answer),
-        _ => Err(FixtureError::Dig {
-            command,
-            output: format!("{stdout}{stderr}"),
-        }),
+        _ => Err(FixtureError::Dig { command, output: format!("{stdout}{stderr}") }),
     }
 }
 
@@ -211,8 +183,6 @@ example.test.       \t300\tIN\tSOA\tns.example.test. admin.example.test. 1 3600 
 
     #[test]
     fn no_header_is_no_answer() {
-        assert!(
-            DigAnswer::parse(";; WARNING: response timeout for 127.0.0.1@5598(UDP)\n").is_none()
-        );
+        assert!(DigAnswer::parse(";; WARNING: response timeout for 127.0.0.1@5598(UDP)\n").is_none());
     }
 }

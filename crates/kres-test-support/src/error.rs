@@ -9,17 +9,9 @@ pub enum FixtureError {
     /// A file or process operation failed.
     Io { what: String, source: io::Error },
     /// The program exited before it became ready.
-    Exited {
-        program: String,
-        status: ExitStatus,
-        stderr: String,
-    },
+    Exited { program: String, status: ExitStatus, stderr: String },
     /// The program did not become ready in time (it was killed).
-    Timeout {
-        program: String,
-        after: Duration,
-        stderr: String,
-    },
+    Timeout { program: String, after: Duration, stderr: String },
     /// kdig ran but got no (parsable) answer.
     Dig { command: String, output: String },
 }
@@ -44,25 +36,11 @@ impl fmt::Display for FixtureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FixtureError::Io { what, source } => write!(f, "{what}: {source}"),
-            FixtureError::Exited {
-                program,
-                status,
-                stderr,
-            } => {
-                write!(
-                    f,
-                    "{program} exited before it was ready ({status}); its stderr:\n{stderr}"
-                )
+            FixtureError::Exited { program, status, stderr } => {
+                write!(f, "{program} exited before it was ready ({status}); its stderr:\n{stderr}")
             }
-            FixtureError::Timeout {
-                program,
-                after,
-                stderr,
-            } => {
-                write!(
-                    f,
-                    "{program} was not ready after {after:?}; its stderr:\n{stderr}"
-                )
+            FixtureError::Timeout { program, after, stderr } => {
+                write!(f, "{program} was not ready after {after:?}; its stderr:\n{stderr}")
             }
             FixtureError::Dig { command, output } => {
                 write!(f, "`{command}` got no answer:\n{output}")

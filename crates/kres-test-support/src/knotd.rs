@@ -17,10 +17,7 @@ impl Zone {
     /// `"www A 192.0.2.1\ntxt TXT \"hi\"\n"`. `$ORIGIN`, `$TTL 300` and an SOA + NS (with `ns A 127.0.0.1`) are
     /// added unless `body` has an SOA record of its own.
     pub fn new(origin: &str, body: &str) -> Zone {
-        Zone {
-            origin: origin.trim_end_matches('.').to_string(),
-            body: body.to_string(),
-        }
+        Zone { origin: origin.trim_end_matches('.').to_string(), body: body.to_string() }
     }
 
     pub fn origin(&self) -> &str {
@@ -29,14 +26,9 @@ impl Zone {
 
     fn file_text(&self) -> String {
         let mut text = format!("$ORIGIN {}.\n$TTL 300\n", self.origin);
-        let has_soa = self
-            .body
-            .lines()
-            .any(|l| l.split_whitespace().any(|w| w.eq_ignore_ascii_case("SOA")));
+        let has_soa = self.body.lines().any(|l| l.split_whitespace().any(|w| w.eq_ignore_ascii_case("SOA")));
         if !has_soa {
-            text.push_str(
-                "@ IN SOA ns admin 1 3600 900 604800 300\n@ IN NS ns\nns IN A 127.0.0.1\n",
-            );
+            text.push_str("@ IN SOA ns admin 1 3600 900 604800 300\n@ IN NS ns\nns IN A 127.0.0.1\n");
         }
         text.push_str(&self.body);
         text.push('\n');
@@ -78,17 +70,11 @@ impl Knotd {
         );
         for zone in zones {
             let file = dir.write(format!("{}.zone", zone.origin), zone.file_text());
-            let _ = write!(
-                conf,
-                "  - domain: \"{}.\"\n    file: \"{}\"\n",
-                zone.origin,
-                file.display()
-            );
+            let _ = write!(conf, "  - domain: \"{}.\"\n    file: \"{}\"\n", zone.origin, file.display());
         }
         let conf_path = dir.write("knot.conf", conf);
         let log_path = dir.join("knotd.log");
-        let log = File::create(&log_path)
-            .map_err(FixtureError::io(format!("create {}", log_path.display())))?;
+        let log = File::create(&log_path).map_err(FixtureError::io(format!("create {}", log_path.display())))?;
         let log2 = log.try_clone().map_err(FixtureError::io("dup knotd log"))?;
         let mut child = ChildGuard::spawn(
             Command::new(KNOTD)
@@ -99,9 +85,7 @@ impl Knotd {
                 .stdout(log)
                 .stderr(log2),
         )
-        .map_err(FixtureError::io(format!(
-            "cannot start {KNOTD} (is this the sid root?)"
-        )))?;
+        .map_err(FixtureError::io(format!("cannot start {KNOTD} (is this the sid root?)")))?;
 
         let first = format!("{}.", zones[0].origin);
         let timeout = Duration::from_secs(20);
@@ -110,18 +94,10 @@ impl Knotd {
                 return Some(Err(status));
             }
             // Before this line a query may sit unanswered in the socket buffer for kdig's whole 1 s timeout.
-            if !std::fs::read_to_string(&log_path)
-                .is_ok_and(|log| log.contains("started answering"))
-            {
+            if !std::fs::read_to_string(&log_path).is_ok_and(|log| log.contains("started answering")) {
                 return None;
             }
-            match try_kdig(
-                "127.0.0.1",
-                port,
-                &first,
-                "SOA",
-                &["+timeout=1", "+retry=0"],
-            ) {
+            match try_kdig("127.0.0.1", port, &first, "SOA", &["+timeout=1", "+retry=0"]) {
                 Ok(a) if a.rcode == "NOERROR" && a.has_flag("aa") => Some(Ok(())),
                 _ => None,
             }
@@ -129,16 +105,8 @@ impl Knotd {
         let stderr = || std::fs::read_to_string(&log_path).unwrap_or_default();
         match outcome {
             Some(Ok(())) => Ok(Knotd { child, port, dir }),
-            Some(Err(status)) => Err(FixtureError::Exited {
-                program: KNOTD.into(),
-                status,
-                stderr: stderr(),
-            }),
-            None => Err(FixtureError::Timeout {
-                program: KNOTD.into(),
-                after: timeout,
-                stderr: stderr(),
-            }),
+            Some(Err(status)) => Err(FixtureError::Exited { program: KNOTD.into(), status, stderr: stderr() }),
+            None => Err(FixtureError::Timeout { program: KNOTD.into(), after: timeout, stderr: stderr() }),
         }
     }
 

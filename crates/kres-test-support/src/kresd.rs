@@ -129,35 +129,22 @@ impl KresdBuilder {
     /// # Panics
     /// When no config was added.
     pub fn start(self) -> Result<Kresd, FixtureError> {
-        assert!(
-            !self.configs.is_empty(),
-            "KresdBuilder needs at least one config"
-        );
+        assert!(!self.configs.is_empty(), "KresdBuilder needs at least one config");
         let dir = TempDir::new("kresd");
-        let rundir = self
-            .rundir
-            .clone()
-            .unwrap_or_else(|| dir.path().to_path_buf());
+        let rundir = self.rundir.clone().unwrap_or_else(|| dir.path().to_path_buf());
         for (name, lua) in &self.configs {
             let path = rundir.join(name);
-            std::fs::write(&path, lua)
-                .map_err(FixtureError::io(format!("write {}", path.display())))?;
+            std::fs::write(&path, lua).map_err(FixtureError::io(format!("write {}", path.display())))?;
         }
         let notify_path = dir.join("notify");
-        let notify = UnixDatagram::bind(&notify_path).map_err(FixtureError::io(format!(
-            "bind notify socket {}",
-            notify_path.display()
-        )))?;
+        let notify = UnixDatagram::bind(&notify_path)
+            .map_err(FixtureError::io(format!("bind notify socket {}", notify_path.display())))?;
         let stderr_path = dir.join("kresd.stderr");
         let stdout_path = dir.join("kresd.stdout");
-        let stderr = File::create(&stderr_path).map_err(FixtureError::io(format!(
-            "create {}",
-            stderr_path.display()
-        )))?;
-        let stdout = File::create(&stdout_path).map_err(FixtureError::io(format!(
-            "create {}",
-            stdout_path.display()
-        )))?;
+        let stderr =
+            File::create(&stderr_path).map_err(FixtureError::io(format!("create {}", stderr_path.display())))?;
+        let stdout =
+            File::create(&stdout_path).map_err(FixtureError::io(format!("create {}", stdout_path.display())))?;
 
         let mut cmd = Command::new(KRESD);
         for (name, _) in &self.configs {
@@ -174,9 +161,8 @@ impl KresdBuilder {
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
-        let mut child = ChildGuard::spawn(&mut cmd).map_err(FixtureError::io(format!(
-            "cannot start {KRESD} (is this the sid root?)"
-        )))?;
+        let mut child = ChildGuard::spawn(&mut cmd)
+            .map_err(FixtureError::io(format!("cannot start {KRESD} (is this the sid root?)")))?;
 
         let read_stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
         let deadline = Instant::now() + self.timeout;
@@ -187,48 +173,22 @@ impl KresdBuilder {
         loop {
             match notify.recv(&mut buf) {
                 Ok(n) => {
-                    if String::from_utf8_lossy(&buf[..n])
-                        .lines()
-                        .any(|l| l == "READY=1")
-                    {
-                        return Ok(Kresd {
-                            child,
-                            rundir,
-                            stderr_path,
-                            dir,
-                        });
+                    if String::from_utf8_lossy(&buf[..n]).lines().any(|l| l == "READY=1") {
+                        return Ok(Kresd { child, rundir, stderr_path, dir });
                     }
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
                 Err(e) => return Err(FixtureError::io("receive on notify socket")(e)),
             }
-            if let Some(status) = child
-                .try_wait()
-                .map_err(FixtureError::io("wait for kresd"))?
-            {
+            if let Some(status) = child.try_wait().map_err(FixtureError::io("wait for kresd"))? {
                 // It may have sent READY just before exiting (a config ending in `quit()`).
                 if let Ok(n) = notify.recv(&mut buf)
-                    && String::from_utf8_lossy(&buf[..n])
-                        .lines()
-                        .any(|l| l == "READY=1")
+                    && String::from_utf8_lossy(&buf[..n]).lines().any(|l| l == "READY=1")
                     && status.success()
                 {
-                    return Ok(Kresd {
-                        child,
-                        rundir,
-                        stderr_path,
-                        dir,
-                    });
+                    return Ok(Kresd { child, rundir, stderr_path, dir });
                 }
-                return Err(FixtureError::Exited {
-                    program: KRESD.into(),
-                    status,
-                    stderr: read_stderr(),
-                });
+                return Err(FixtureError::Exited { program: KRESD.into(), status, stderr: read_stderr() });
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();

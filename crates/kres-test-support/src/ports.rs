@@ -23,13 +23,10 @@ pub fn free_port() -> u16 {
     PRUNE.call_once(|| prune_dead_reservations(&dir));
     let span = u32::from(LAST - FIRST);
     let seed = std::process::id().wrapping_mul(7919)
-        ^ SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
+        ^ SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let me = std::process::id();
     for i in 0..span {
-        let port =
-            FIRST + u16::try_from((seed.wrapping_add(i * 97)) % span).expect("span fits u16");
+        let port = FIRST + u16::try_from((seed.wrapping_add(i * 97)) % span).expect("span fits u16");
         if !reserve(&dir, port, me) {
             continue;
         }
@@ -74,11 +71,7 @@ fn prune_dead_reservations(dir: &Path) {
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_none_or(|n| n.parse::<u16>().is_err())
-        {
+        if path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.parse::<u16>().is_err()) {
             continue;
         }
         let alive = fs::read_to_string(&path)

@@ -14,10 +14,7 @@ pub struct ChildGuard {
 impl ChildGuard {
     /// Guards an already spawned child; `name` is used in messages.
     pub fn new(child: Child, name: impl Into<String>) -> ChildGuard {
-        ChildGuard {
-            child: Some(child),
-            name: name.into(),
-        }
+        ChildGuard { child: Some(child), name: name.into() }
     }
 
     /// Spawns `cmd` and guards it.
@@ -62,10 +59,7 @@ impl ChildGuard {
         if status.success() || self.try_wait()?.is_some() {
             Ok(())
         } else {
-            Err(io::Error::other(format!(
-                "kill -{signal} {} failed: {status}",
-                self.id()
-            )))
+            Err(io::Error::other(format!("kill -{signal} {} failed: {status}", self.id())))
         }
     }
 
@@ -126,11 +120,7 @@ pub fn wait_until(timeout: Duration, poll: Duration, mut condition: impl FnMut()
 }
 
 /// Polls `probe` every `poll` until it returns `Some` or `timeout` has passed.
-pub fn wait_for<T>(
-    timeout: Duration,
-    poll: Duration,
-    mut probe: impl FnMut() -> Option<T>,
-) -> Option<T> {
+pub fn wait_for<T>(timeout: Duration, poll: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = probe() {

@@ -25,22 +25,16 @@ impl TempDir {
         let base = std::env::temp_dir();
         loop {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
+            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
             let name = format!("kres-{}-{n}-{:x}-{tag}", std::process::id(), nanos & 0xfff);
             let path = base.join(name);
             match fs::create_dir(&path) {
                 Ok(()) => {
-                    let keep = std::env::var_os("KRES_TEST_KEEP")
-                        .is_some_and(|v| v != "0" && !v.is_empty());
+                    let keep = std::env::var_os("KRES_TEST_KEEP").is_some_and(|v| v != "0" && !v.is_empty());
                     return TempDir { path, keep };
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => panic!(
-                    "cannot create a temporary directory {}: {e}",
-                    path.display()
-                ),
+                Err(e) => panic!("cannot create a temporary directory {}: {e}", path.display()),
             }
         }
     }
@@ -60,11 +54,9 @@ impl TempDir {
     pub fn write(&self, name: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path.join(name);
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)
-                .unwrap_or_else(|e| panic!("cannot create {}: {e}", parent.display()));
+            fs::create_dir_all(parent).unwrap_or_else(|e| panic!("cannot create {}: {e}", parent.display()));
         }
-        fs::write(&path, contents)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        fs::write(&path, contents).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         path
     }
 

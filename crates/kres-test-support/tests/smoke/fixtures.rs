@@ -4,8 +4,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use kres_test_support::{
-    ChildGuard, KDIG, KNOTD, KRESD, Knotd, PROMTOOL, TempDir, Zone, free_port, kdig,
-    require_sid_root, wait_until,
+    ChildGuard, KDIG, KNOTD, KRESD, Knotd, PROMTOOL, TempDir, Zone, free_port, kdig, require_sid_root, wait_until,
 };
 
 #[test]
@@ -14,15 +13,9 @@ fn sid_root_has_the_daemons() {
     for bin in [KRESD, KNOTD, KDIG, PROMTOOL] {
         assert!(Path::new(bin).exists(), "{bin} is missing in the sid root");
     }
-    let out = Command::new(KRESD)
-        .arg("--version")
-        .output()
-        .expect("run kresd --version");
+    let out = Command::new(KRESD).arg("--version").output().expect("run kresd --version");
     let version = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        version.contains("Knot Resolver, version 6."),
-        "unexpected kresd version: {version}"
-    );
+    assert!(version.contains("Knot Resolver, version 6."), "unexpected kresd version: {version}");
 }
 
 #[test]
@@ -53,32 +46,20 @@ fn child_guard_kills_on_drop() {
     assert!(Path::new(&proc_dir).exists());
     drop(guard);
     // Killed and reaped: the PID is gone (not even a zombie).
-    assert!(wait_until(
-        Duration::from_secs(5),
-        Duration::from_millis(10),
-        || !Path::new(&proc_dir).exists()
-    ));
+    assert!(wait_until(Duration::from_secs(5), Duration::from_millis(10), || !Path::new(&proc_dir).exists()));
 }
 
 #[test]
 fn knotd_serves_its_zone() {
     require_sid_root();
-    let knot = Knotd::start(&[Zone::new(
-        "example.test",
-        "www A 192.0.2.1\nwww AAAA 2001:db8::1\ntxt TXT \"hi there\"",
-    )])
-    .unwrap_or_else(|e| panic!("{e}"));
+    let knot =
+        Knotd::start(&[Zone::new("example.test", "www A 192.0.2.1\nwww AAAA 2001:db8::1\ntxt TXT \"hi there\"")])
+            .unwrap_or_else(|e| panic!("{e}"));
     let a = kdig("127.0.0.1", knot.port(), "www.example.test", "A", &[]);
     assert_eq!(a.rcode, "NOERROR", "{}", a.raw);
     assert!(a.has_flag("aa"));
     assert_eq!(a.addresses(), ["192.0.2.1"]);
-    let txt = kdig(
-        "127.0.0.1",
-        knot.port(),
-        "txt.example.test",
-        "TXT",
-        &["+tcp"],
-    );
+    let txt = kdig("127.0.0.1", knot.port(), "txt.example.test", "TXT", &["+tcp"]);
     assert_eq!(txt.rdata("TXT"), ["\"hi there\""]);
     let nx = kdig("127.0.0.1", knot.port(), "nope.example.test", "A", &[]);
     assert_eq!(nx.rcode, "NXDOMAIN");
