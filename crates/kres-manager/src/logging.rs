@@ -1,0 +1,125 @@
+//! Logging for both processes: `tracing` to stdout, stderr or syslog per `/logging`, switchable at runtime,
+//! plus [`child_line`] for re-emitting the output of supervised processes (`kresd0[1234]: ...`).
+
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use kres_datamodel::config::{LogLevel, LogTarget, LoggingSchema};
+use tracing::Level;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, filter};
+
+const TARGET_STDOUT: u8 = 0;
+const TARGET_STDERR: u8 = 1;
+const TARGET_SYSLOG: u8 = 2;
+
+static TARGET: AtomicU8 = AtomicU8::new(TARGET_STDERR);
+/// Most verbose level let through: 0 error .. 4 trace.
+static MAX_LEVEL: AtomicU8 = AtomicU8::new(3);
+static IDENT: OnceLock<String> = OnceLock::new();
+static SYSLOG: Mutex<Option<UnixDatagram>> = Mutex::new(None);
+
+fn level_rank(level: &Level) -> u8 {
+    match *level {
+        Level::ERROR => 0,
+        Level::WARN => 1,
+        Level::INFO => 2,
+        Level::DEBUG => 3,
+        Level::TRACE => 4,
+    }
+}
+
+/// Maps the configuration's level to the manager's: crit/err → error, warning → warn, notice/info → info.
+fn max_rank(level: LogLevel, debug_manager: bool) -> u8 {
+    if debug_manager {
+        return 3;
+    }
+    match level {
+        LogLevel::Crit | LogLevel::Err => 0,
+        LogLevel::Warning => 1,
+        LogLevel::Notice | LogLevel::Info => 2,
+        LogLevel::Debug => 3,
+    }
+}
+
+/// Installs the global subscriber. Until [`apply`] is called, messages go to stderr at info level.
+/// `ident` names the process in every line (`supervisor`, `manager`).
+pub fn init(ident: &str) {
+    let _ = IDENT.set(ident.to_owned());
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(|| LogWriter)
+        .with_ansi(false)
+        .with_target(false)
+        .with_filter(filter::filter_fn(|meta| level_rank(meta.level()) <= MAX_LEVEL.load(Ordering::Relaxed)));
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+    MAX_LEVEL.store(2, Ordering::Relaxed);
+}
+
+/// Applies `/logging` (level, target, the `manager` debug group); may be called again at runtime.
+pub fn apply(logging: &LoggingSchema) {
+    let target = match logging.target {
+        LogTarget::Stdout | LogTarget::FromEnv => TARGET_STDOUT,
+        LogTarget::Stderr => TARGET_STDERR,
+        LogTarget::Syslog => TARGET_SYSLOG,
+    };
+    let debug_manager = logging.debug_for(kres_datamodel::config::LogGroup::Manager);
+    MAX_LEVEL.store(max_rank(logging.level, debug_manager), Ordering::Relaxed);
+    TARGET.store(target, Ordering::Relaxed);
+}
+
+/// Re-emits one line of a supervised process's output, whatever the level (like the reference, which logs
+/// children's output at CRIT so it is always shown).
+pub fn child_line(name: &str, pid: u32, stderr: bool, line: &str) {
+    let stream = if stderr { " (stderr)" } else { "" };
+    write_line(&format!("{name}[{pid}]{stream}: {line}"), true);
+}
+
+fn write_line(line: &str, raw: bool) {
+    match TARGET.load(Ordering::Relaxed) {
+        TARGET_SYSLOG => syslog(line),
+        t => {
+            let text = if raw { format!("{line}\n") } else { line.to_owned() };
+            if t == TARGET_STDOUT {
+                let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            } else {
+                let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            }
+        }
+    }
+}
+
+/// Sends one message to the local syslog daemon (`/dev/log`, facility daemon, severity notice).
+fn syslog(line: &str) {
+    let ident = IDENT.get().map_or("knot-resolver", String::as_str);
+    let msg = format!("<29>{ident}[{}]: {}", std::process::id(), line.trim_end());
+    let mut guard = SYSLOG.lock().unwrap_or_else(|e| e.into_inner());
+    if guard.is_none() {
+        *guard = UnixDatagram::unbound().ok().filter(|s| s.connect("/dev/log").is_ok());
+    }
+    let sent = guard.as_ref().is_some_and(|s| s.send(msg.as_bytes()).is_ok());
+    if !sent {
+        *guard = None;
+        let _ = std::io::stderr().lock().write_all(format!("{line}\n").as_bytes());
+    }
+}
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let ident = IDENT.get().map_or("knot-resolver", String::as_str);
+        if TARGET.load(Ordering::Relaxed) == TARGET_SYSLOG {
+            syslog(&text);
+        } else {
+            write_line(&format!("{ident}[{}]: {text}", std::process::id()), false);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
