@@ -488,7 +488,7 @@ cmd_destroy() {
     flock "$fd"
     safe_rm_root
     rm -rf "$USERS_DIR"
-    rm -f "$LOCK_FILE"
+    rm -f "$LOCK_FILE" "$BUILD_LOCK_FILE"
     log "destroyed $ROOT"
 }
 
