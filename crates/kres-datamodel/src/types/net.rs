@@ -20,6 +20,14 @@ fn parse_port(text: &str, whole: &str) -> Result<u16, String> {
     }
 }
 
+fn bad_address(whole: &str, addr: &str) -> String {
+    if whole == addr {
+        format!("'{addr}' is not a valid IP address")
+    } else {
+        format!("'{whole}': '{addr}' is not a valid IP address")
+    }
+}
+
 /// An IPv4 or IPv6 address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IpAddress {
@@ -262,7 +270,7 @@ pub struct IpAddressPort {
 impl IpAddressPort {
     pub fn parse(text: &str) -> Result<Self, String> {
         let (a, p) = text.split_once('@').ok_or_else(|| format!("'{text}': expected '<ip-address>@<port>'"))?;
-        let addr = parse_ip(a).ok_or_else(|| format!("'{text}': '{a}' is not a valid IP address"))?;
+        let addr = parse_ip(a).ok_or_else(|| bad_address(text, a))?;
         Ok(IpAddressPort { text: text.into(), addr, port: parse_port(p, text)? })
     }
     pub fn as_str(&self) -> &str {
@@ -284,7 +292,7 @@ impl IpAddressOptionalPort {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let addr = parse_ip(a).ok_or_else(|| format!("'{text}': '{a}' is not a valid IP address"))?;
+        let addr = parse_ip(a).ok_or_else(|| bad_address(text, a))?;
         let port = p.map(|p| parse_port(p, text)).transpose()?;
         Ok(IpAddressOptionalPort { text: text.into(), addr, port })
     }
