@@ -5,6 +5,56 @@
 //! HTTP API). They talk over [`protocol`]. If the manager dies, the supervisor restarts it and the new
 //! manager adopts the running workers.
 
+pub mod cli;
 pub mod logging;
+pub mod manager;
 pub mod protocol;
 pub mod supervisor;
+
+use clap::Parser;
+
+/// The `knot-resolver` entry point; returns the exit code.
+pub fn run_main() -> i32 {
+    let args = cli::Args::parse();
+    let files = args.absolute_config_files();
+    if std::env::var_os(protocol::ENV_SUPERVISOR_SOCKET).is_some() {
+        return manager::run(files);
+    }
+    supervisor_main(&args, files)
+}
+
+/// Validates the configuration, changes into the rundir and runs the supervisor, which starts the manager.
+fn supervisor_main(args: &cli::Args, files: Vec<std::path::PathBuf>) -> i32 {
+    logging::init("supervisor");
+    let loaded = match manager::load_config(&files) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    logging::apply(&loaded.config.logging);
+    let rundir = loaded.config.rundir.path().to_path_buf();
+    if let Err(e) = std::env::set_current_dir(&rundir) {
+        tracing::error!("cannot change into the rundir '{}': {e}", rundir.display());
+        return 1;
+    }
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "knot-resolver".into());
+    let mut manager_argv = vec![exe, "--loglevel".into(), args.loglevel_name().into()];
+    manager_argv.push("--config".into());
+    manager_argv.extend(files.iter().map(|f| f.display().to_string()));
+    let opts = supervisor::SupervisorOptions {
+        rundir,
+        manager_argv,
+        manager_env: vec![],
+        stop_timeout: manager::processes::STOP_TIMEOUT,
+        manager_restart_limit: 5,
+    };
+    match supervisor::run(opts) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            1
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The manager process: loads the configuration, brings up (or adopts) the resolver's processes through the
+//! supervisor, and reacts to signals and process events. One task owns the running state.
+
+pub mod controller;
+pub mod processes;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use kres_datamodel::{ConfigError, KresConfig, SystemFacts};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::protocol::{ENV_SUPERVISOR_SOCKET, Event, ProcStatus};
+use controller::{Controller, SupervisorClient};
+use processes::{Executables, Processes};
+
+/// Exit code telling the supervisor not to restart the manager (e.g. the configuration is invalid).
+pub const EXIT_FATAL: i32 = 2;
+
+/// A loaded configuration: the raw document (what the API serves) and the validated model.
+pub struct LoadedConfig {
+    pub raw: serde_json::Value,
+    pub config: KresConfig,
+    /// The configuration generation (its ETag).
+    pub generation: String,
+}
+
+/// Reads and validates the configuration files (strict: paths must exist).
+pub fn load_config(files: &[PathBuf]) -> Result<LoadedConfig, ConfigError> {
+    let (raw, config) = kres_datamodel::load_files(files, true, SystemFacts::from_system())?;
+    let raw = raw.to_json();
+    let generation = kres_datamodel::etag::etag(&raw);
+    Ok(LoadedConfig { raw, config, generation })
+}
+
+/// Runs the manager process; returns its exit code.
+pub fn run(config_files: Vec<PathBuf>) -> i32 {
+    crate::logging::init("manager");
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return EXIT_FATAL;
+        }
+    };
+    runtime.block_on(main_loop(config_files))
+}
+
+async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
+    let started = Instant::now();
+    let loaded = match load_config(&config_files) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("{e}");
+            return EXIT_FATAL;
+        }
+    };
+    crate::logging::apply(&loaded.config.logging);
+    let Some(socket) = std::env::var_os(ENV_SUPERVISOR_SOCKET).map(PathBuf::from) else {
+        tracing::error!("{ENV_SUPERVISOR_SOCKET} is not set: the manager process is started by the supervisor");
+        return EXIT_FATAL;
+    };
+    let (client, mut events) = match SupervisorClient::connect(&socket).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("cannot connect to the supervisor at '{}': {e}", socket.display());
+            return 1;
+        }
+    };
+    let rundir = loaded.config.rundir.path().to_path_buf();
+    let mut procs = Processes::new(client, Executables::from_env(), rundir);
+    if let Err(e) = bring_up(&mut procs, &loaded).await {
+        tracing::error!("{e}");
+        return EXIT_FATAL;
+    }
+    let pids: Vec<String> = procs.workers.values().map(|w| w.pid.to_string()).collect();
+    tracing::info!(
+        "Manager fully initialized and running in {:.3} seconds (workers: {})",
+        started.elapsed().as_secs_f64(),
+        pids.join(", ")
+    );
+    if let Err(e) = procs.controller.ready("Ready").await {
+        tracing::warn!("cannot report readiness: {e}");
+    }
+
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
+        (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers");
+        return 1;
+    };
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => on_event(&mut procs, event),
+                None => {
+                    tracing::warn!("the supervisor closed the connection; exiting");
+                    return 1;
+                }
+            },
+            _ = hup.recv() => reload(&config_files, &loaded),
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("stopping the resolver");
+    let _ = procs.controller.shutdown().await;
+    0
+}
+
+/// Starts the resolver's processes, or adopts the ones a previous manager left running.
+async fn bring_up(
+    procs: &mut Processes<SupervisorClient>,
+    loaded: &LoadedConfig,
+) -> Result<(), processes::ProcessError> {
+    let config = &loaded.config;
+    let existing = procs.adopt().await?;
+    if !procs.workers.is_empty() {
+        let pids: Vec<String> = procs.workers.values().map(|w| format!("{} (PID {})", w.instance, w.pid)).collect();
+        tracing::info!("adopting running workers: {}", pids.join(", "));
+        let stale = procs.workers.values().filter(|w| w.generation != loaded.generation).count();
+        if stale > 0 {
+            tracing::warn!(
+                "{stale} adopted worker(s) run an older configuration than the configuration files; reload to apply them"
+            );
+        }
+        if existing.iter().any(|p| p.status == ProcStatus::Fatal) {
+            tracing::warn!("some processes are FATAL; see the supervisor's log");
+        }
+        procs.ensure_gc(config, &loaded.generation).await?;
+        return Ok(());
+    }
+    processes::clean_stale_files(&procs.rundir);
+    procs.run_policy_loader(config, &loaded.generation).await?;
+    let lua = kres_datamodel::lua::render_worker(config).map_err(|e| processes::ProcessError::Render(e.to_string()))?;
+    procs.scale_workers(config.workers.count, &lua, &loaded.generation).await?;
+    procs.ensure_gc(config, &loaded.generation).await?;
+    Ok(())
+}
+
+fn on_event(procs: &mut Processes<SupervisorClient>, event: Event) {
+    match event {
+        Event::Exited { info, output_tail } => {
+            if info.status == ProcStatus::Fatal {
+                tracing::error!(
+                    "{} (PID {}) failed repeatedly and is FATAL; the resolver runs with fewer processes than configured. Last output:\n{}",
+                    info.id,
+                    info.pid,
+                    output_tail.join("\n")
+                );
+                if let Some(instance) = info.id.strip_prefix("kresd").and_then(|n| n.parse::<u32>().ok()) {
+                    procs.workers.remove(&instance);
+                }
+            } else {
+                tracing::warn!(
+                    "{} exited unexpectedly ({}); restarting it",
+                    info.id,
+                    info.last_exit.unwrap_or_default()
+                );
+            }
+        }
+        Event::Started { info } | Event::Ready { info } => {
+            if let Some(instance) = info.id.strip_prefix("kresd").and_then(|n| n.parse::<u32>().ok())
+                && let Some(w) = procs.workers.get_mut(&instance)
+            {
+                w.pid = info.pid;
+            }
+            tracing::debug!("{} running as PID {}", info.id, info.pid);
+        }
+        Event::ShuttingDown => tracing::info!("the supervisor is shutting down"),
+    }
+}
+
+/// SIGHUP: re-reads and validates the configuration files. (Applying the changes is the apply pipeline's job.)
+fn reload(files: &[PathBuf], current: &LoadedConfig) {
+    match load_config(files) {
+        Ok(new) if new.generation == current.generation => tracing::info!("reload: the configuration is unchanged"),
+        Ok(_) => tracing::info!("reload: the new configuration is valid"),
+        Err(e) => tracing::error!("reload: {e}\nConfiguration has NOT been changed."),
+    }
+}

@@ -1,0 +1,328 @@
+//! Bringing the resolver's processes in line with a configuration: the policy-loader run, kresd workers and
+//! the cache garbage collector. Used at start-up (cold start or adoption of running workers) and by the apply
+//! pipeline.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kres_datamodel::KresConfig;
+use kres_datamodel::config::LogGroup;
+
+use super::controller::{Controller, ControllerError};
+use crate::protocol::{ProcInfo, ProcKind, ProcStatus, Reply, Restart, SpawnSpec, WaitFor};
+
+/// How long a kresd may take to send `READY=1` (the reference's supervisord `startsecs`).
+pub const WORKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the policy-loader may run (large RPZ files take a while).
+pub const POLICY_LOADER_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a stopping process gets before SIGKILL.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Crashes within a minute after which a worker is given up (FATAL).
+pub const WORKER_MAX_RETRIES: u32 = 5;
+
+/// The programs the manager runs (the packaged paths, overridable for tests and unusual installs).
+#[derive(Debug, Clone)]
+pub struct Executables {
+    pub kresd: String,
+    pub cache_gc: String,
+}
+
+impl Executables {
+    /// `/usr/sbin/kresd` and `/usr/sbin/kres-cache-gc`, or `$KRES_KRESD_EXECUTABLE` /
+    /// `$KRES_CACHE_GC_EXECUTABLE` when set.
+    pub fn from_env() -> Self {
+        Executables {
+            kresd: std::env::var("KRES_KRESD_EXECUTABLE").unwrap_or_else(|_| "/usr/sbin/kresd".into()),
+            cache_gc: std::env::var("KRES_CACHE_GC_EXECUTABLE").unwrap_or_else(|_| "/usr/sbin/kres-cache-gc".into()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("cannot render the Lua configuration: {0}")]
+    Render(String),
+    #[error("cannot write '{path}': {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("the policy-loader failed (exit code {code}); the configuration may be invalid:\n{output}")]
+    PolicyLoader { code: String, output: String },
+    #[error("{what}: {message}{output}")]
+    Process { what: String, message: String, output: String },
+    #[error(transparent)]
+    Controller(#[from] ControllerError),
+}
+
+fn tail_text(lines: &[String]) -> String {
+    if lines.is_empty() { String::new() } else { format!("\n{}", lines.join("\n")) }
+}
+
+/// A running kresd worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worker {
+    pub instance: u32,
+    pub pid: u32,
+    pub generation: String,
+}
+
+/// The processes of one resolver instance, as the manager tracks them.
+pub struct Processes<C> {
+    pub controller: C,
+    pub exe: Executables,
+    pub rundir: PathBuf,
+    /// Running workers by instance number (`SYSTEMD_INSTANCE`, `kresd<N>.conf`, `control/<N>`).
+    pub workers: BTreeMap<u32, Worker>,
+}
+
+pub fn worker_id(instance: u32) -> String {
+    format!("kresd{instance}")
+}
+
+fn parse_worker_id(id: &str) -> Option<u32> {
+    id.strip_prefix("kresd")?.parse().ok()
+}
+
+pub const GC_ID: &str = "cache-gc";
+pub const POLICY_LOADER_ID: &str = "policy-loader";
+
+impl<C: Controller> Processes<C> {
+    pub fn new(controller: C, exe: Executables, rundir: PathBuf) -> Self {
+        Processes { controller, exe, rundir, workers: BTreeMap::new() }
+    }
+
+    fn write(&self, name: &str, text: &str) -> Result<(), ProcessError> {
+        let path = self.rundir.join(name);
+        std::fs::write(&path, text).map_err(|source| ProcessError::Write { path: path.display().to_string(), source })
+    }
+
+    /// Takes over the processes a previous manager left running. Returns the adopted workers.
+    pub async fn adopt(&mut self) -> Result<Vec<ProcInfo>, ProcessError> {
+        let procs = self.controller.list().await?;
+        self.workers.clear();
+        for p in &procs {
+            if p.kind == ProcKind::Kresd
+                && matches!(p.status, ProcStatus::Running | ProcStatus::Starting | ProcStatus::Backoff)
+                && let Some(instance) = parse_worker_id(&p.id)
+            {
+                self.workers.insert(instance, Worker { instance, pid: p.pid, generation: p.generation.clone() });
+            }
+        }
+        Ok(procs)
+    }
+
+    /// Renders and runs the policy-loader, which builds the rules database (views, local data, forwarding).
+    pub async fn run_policy_loader(&self, config: &KresConfig, generation: &str) -> Result<(), ProcessError> {
+        let lua = kres_datamodel::lua::render_policy_loader(config).map_err(|e| ProcessError::Render(e.to_string()))?;
+        self.write("policy-loader.conf", &lua)?;
+        let spec = SpawnSpec {
+            id: POLICY_LOADER_ID.into(),
+            kind: ProcKind::PolicyLoader,
+            argv: vec![
+                self.exe.kresd.clone(),
+                "-c".into(),
+                "policy-loader.conf".into(),
+                "-c".into(),
+                "-".into(),
+                "-n".into(),
+            ],
+            env: vec![],
+            notify: false,
+            wait: WaitFor::Exit { timeout_ms: POLICY_LOADER_TIMEOUT.as_millis() as u64 },
+            restart: Restart::Never,
+            cleanup: vec![],
+            generation: generation.to_owned(),
+        };
+        let result = self.controller.spawn(spec).await;
+        let _ = std::fs::remove_file(self.rundir.join("policy-loader.conf"));
+        match result {
+            Ok(Reply::Exited { code: Some(0), .. }) => Ok(()),
+            Ok(Reply::Exited { code, output_tail, .. }) => Err(ProcessError::PolicyLoader {
+                code: code.map_or_else(|| "killed by a signal".into(), |c| c.to_string()),
+                output: output_tail.join("\n"),
+            }),
+            Ok(other) => Err(ControllerError::Unexpected(Box::new(other)).into()),
+            Err(e) => Err(ProcessError::Process {
+                what: "policy-loader".into(),
+                message: e.to_string(),
+                output: tail_text(e.output_tail()),
+            }),
+        }
+    }
+
+    /// The lowest instance number not used by a running worker.
+    pub fn free_instance(&self) -> u32 {
+        (0..).find(|i| !self.workers.contains_key(i)).unwrap_or(0)
+    }
+
+    /// Writes `kresd<N>.conf` and starts worker N, waiting for its `READY=1`.
+    pub async fn start_worker(&mut self, instance: u32, lua: &str, generation: &str) -> Result<Worker, ProcessError> {
+        let conf = format!("kresd{instance}.conf");
+        self.write(&conf, lua)?;
+        match self.spawn_spec_ready(instance, generation).await {
+            Ok(pid) => {
+                let worker = Worker { instance, pid, generation: generation.to_owned() };
+                self.workers.insert(instance, worker.clone());
+                Ok(worker)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(self.rundir.join(&conf));
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops worker N and removes its config file.
+    pub async fn stop_worker(&mut self, instance: u32) -> Result<(), ProcessError> {
+        self.controller.stop(&worker_id(instance), STOP_TIMEOUT).await?;
+        self.workers.remove(&instance);
+        let _ = std::fs::remove_file(self.rundir.join(format!("kresd{instance}.conf")));
+        Ok(())
+    }
+
+    /// Starts workers until `count` run (all at once), or stops the highest-numbered ones.
+    pub async fn scale_workers(&mut self, count: usize, lua: &str, generation: &str) -> Result<(), ProcessError> {
+        while self.workers.len() > count {
+            let Some(&last) = self.workers.keys().next_back() else { break };
+            self.stop_worker(last).await?;
+        }
+        let missing = count.saturating_sub(self.workers.len());
+        let mut instances = Vec::with_capacity(missing);
+        for i in (0..).filter(|i| !self.workers.contains_key(i)).take(missing) {
+            instances.push(i);
+            self.write(&format!("kresd{i}.conf"), lua)?;
+        }
+        let starts = instances.iter().map(|&i| self.spawn_spec_ready(i, generation));
+        let results = futures_join_all(starts.collect()).await;
+        let mut first_error = None;
+        for (instance, result) in instances.into_iter().zip(results) {
+            match result {
+                Ok(pid) => {
+                    self.workers.insert(instance, Worker { instance, pid, generation: generation.to_owned() });
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(self.rundir.join(format!("kresd{instance}.conf")));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn spawn_spec_ready(&self, instance: u32, generation: &str) -> Result<u32, ProcessError> {
+        let spec = SpawnSpec {
+            id: worker_id(instance),
+            kind: ProcKind::Kresd,
+            argv: vec![self.exe.kresd.clone(), "-c".into(), format!("kresd{instance}.conf"), "-n".into()],
+            env: vec![("SYSTEMD_INSTANCE".into(), instance.to_string())],
+            notify: true,
+            wait: WaitFor::Ready { timeout_ms: WORKER_READY_TIMEOUT.as_millis() as u64 },
+            restart: Restart::OnFailure { max_retries: WORKER_MAX_RETRIES },
+            cleanup: vec![format!("control/{instance}")],
+            generation: generation.to_owned(),
+        };
+        match self.controller.spawn(spec).await {
+            Ok(Reply::Proc { info }) => Ok(info.pid),
+            Ok(other) => Err(ControllerError::Unexpected(Box::new(other)).into()),
+            Err(e) => Err(ProcessError::Process {
+                what: format!("kresd worker {instance}"),
+                message: e.to_string(),
+                output: tail_text(e.output_tail()),
+            }),
+        }
+    }
+
+    /// Starts or stops the cache garbage collector to match `/cache/garbage-collector/enable`.
+    pub async fn ensure_gc(&self, config: &KresConfig, generation: &str) -> Result<(), ProcessError> {
+        let running = self.controller.list().await?.iter().any(|p| p.id == GC_ID && p.status != ProcStatus::Fatal);
+        let enabled = config.cache.garbage_collector.enable;
+        if enabled && !running {
+            let spec = SpawnSpec {
+                id: GC_ID.into(),
+                kind: ProcKind::Gc,
+                argv: gc_argv(&self.exe.cache_gc, config),
+                env: vec![],
+                notify: false,
+                wait: WaitFor::Started,
+                restart: Restart::OnFailure { max_retries: WORKER_MAX_RETRIES },
+                cleanup: vec![],
+                generation: generation.to_owned(),
+            };
+            self.controller.spawn(spec).await?;
+        } else if !enabled && running {
+            self.controller.stop(GC_ID, STOP_TIMEOUT).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs futures concurrently on the current task and collects their results in order.
+async fn futures_join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futures.iter_mut().zip(results.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    results.into_iter().flatten().collect()
+}
+
+/// The kres-cache-gc command line for `/cache/garbage-collector` (reference-manager.md §5.2).
+pub fn gc_argv(program: &str, config: &KresConfig) -> Vec<String> {
+    let gc = &config.cache.garbage_collector;
+    let mut argv = vec![program.to_owned(), "-c".into(), config.cache.storage.display()];
+    if config.logging.debug_for(LogGroup::CacheGc) {
+        argv.push("-v".into());
+    }
+    let flags: [(&str, u64); 8] = [
+        ("-d", gc.interval.millis()),
+        ("-u", gc.threshold.get() as u64),
+        ("-f", gc.release.get() as u64),
+        ("-l", gc.rw_deletes.get() as u64),
+        ("-L", gc.rw_reads.get() as u64),
+        ("-t", gc.temp_keys_space.mbytes()),
+        ("-m", gc.rw_duration.micros()),
+        ("-w", gc.rw_delay.micros()),
+    ];
+    for (flag, value) in flags {
+        argv.push(flag.into());
+        argv.push(value.to_string());
+    }
+    if gc.dry_run {
+        argv.push("-n".into());
+    }
+    argv
+}
+
+/// Removes leftovers of a previous run that a new cold start must not reuse (stale control sockets).
+pub fn clean_stale_files(rundir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(rundir.join("control")) {
+        for e in entries.flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gc_flags_match_the_reference() {
+        let opts = kres_datamodel::ValidationOptions::lenient();
+        let node = kres_datamodel::parse::parse_document("cache: {storage: /var/cache/kr}", "t").unwrap();
+        let config = kres_datamodel::validate(&node, &opts).unwrap();
+        assert_eq!(
+            gc_argv("/usr/sbin/kres-cache-gc", &config).join(" "),
+            "/usr/sbin/kres-cache-gc -c /var/cache/kr -d 1000 -u 80 -f 10 -l 100 -L 200 -t 0 -m 0 -w 0"
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! A whole resolver started through the real `knot-resolver` binary, in its own rundir and on free ports.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use kres_test_support::{ChildGuard, TempDir, free_port, require_sid_root, try_kdig, wait_until};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_knot-resolver");
+
+/// The name every test resolver answers from local data.
+pub const TEST_NAME: &str = "test.example";
+pub const TEST_ADDR: &str = "192.0.2.53";
+
+/// A running `knot-resolver` (the supervisor process), killed on drop.
+pub struct Daemon {
+    pub dir: TempDir,
+    pub port: u16,
+    pub process: ChildGuard,
+}
+
+/// A configuration for an offline test resolver listening on `port`, rundir and cache inside `dir`.
+pub fn test_config(dir: &Path, port: u16, workers: usize, extra: &str) -> String {
+    format!(
+        "rundir: {dir}/run\nworkers: {workers}\ncache:\n  storage: {dir}/cache\n  size-max: 10M\n\
+         management:\n  unix-socket: {dir}/run/kres-api.sock\n\
+         network:\n  listen:\n    - interface: 127.0.0.1@{port}\n\
+         options:\n  priming: false\n  time-jump-detection: false\n\
+         dnssec:\n  enable: false\n\
+         logging:\n  level: info\n\
+         local-data:\n  records: |\n    {TEST_NAME}. 300 A {TEST_ADDR}\n\
+         forward:\n  - subtree: .\n    servers: [127.0.0.1@9]\n    options: {{dnssec: false}}\n{extra}",
+        dir = dir.display()
+    )
+}
+
+impl Daemon {
+    /// Writes the configuration and starts the daemon (does not wait).
+    pub fn spawn_with(workers: usize, extra: &str) -> Daemon {
+        require_sid_root();
+        let dir = TempDir::new("daemon");
+        fs::create_dir_all(dir.path().join("run")).unwrap();
+        fs::create_dir_all(dir.path().join("cache")).unwrap();
+        let port = free_port();
+        fs::write(dir.path().join("config.yaml"), test_config(dir.path(), port, workers, extra)).unwrap();
+        let log = fs::File::create(dir.path().join("daemon.log")).unwrap();
+        let process = ChildGuard::spawn(
+            Command::new(BIN)
+                .arg("-c")
+                .arg(dir.path().join("config.yaml"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log),
+        )
+        .expect("spawn knot-resolver");
+        Daemon { dir, port, process }
+    }
+
+    /// Starts the daemon and waits until DNS answers.
+    pub fn start(workers: usize) -> Daemon {
+        let mut d = Daemon::spawn_with(workers, "");
+        d.wait_answering(Duration::from_secs(30));
+        d
+    }
+
+    pub fn rundir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Whether the test name resolves right now.
+    pub fn answers(&self) -> bool {
+        try_kdig("127.0.0.1", self.port, TEST_NAME, "A", &["+timeout=1", "+retry=0"])
+            .is_ok_and(|a| a.addresses().contains(&TEST_ADDR))
+    }
+
+    pub fn wait_answering(&mut self, timeout: Duration) {
+        let ok = wait_until(timeout, Duration::from_millis(20), || {
+            if let Ok(Some(status)) = self.process.try_wait() {
+                panic!("knot-resolver exited with {status} before answering:\n{}", self.log());
+            }
+            self.answers()
+        });
+        assert!(ok, "no DNS answer within {timeout:?}:\n{}", self.log());
+    }
+
+    /// PIDs of this daemon's kresd workers (children of the supervisor named kresd).
+    pub fn kresd_pids(&self) -> Vec<u32> {
+        children_named(self.process.id(), "kresd")
+    }
+
+    /// PID of the manager process (the supervisor's child running knot-resolver).
+    pub fn manager_pid(&self) -> Option<u32> {
+        children_named(self.process.id(), "knot-resolver").first().copied()
+    }
+}
+
+/// The PIDs of the processes whose parent is `parent` and whose command name is `name`.
+pub fn children_named(parent: u32, name: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else { continue };
+        // "pid (comm) state ppid ..."; comm may contain spaces, so split at the last ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        let comm = head.split_once('(').map_or("", |(_, c)| c);
+        let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) && comm == name {
+            out.push(pid);
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+pub fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}

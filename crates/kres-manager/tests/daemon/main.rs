@@ -1,0 +1,6 @@
+//! Integration tests of the `knot-resolver` daemon against real kresd (run inside the sid root:
+//! `cargo xtask test -p kres-manager`).
+
+mod fixture;
+mod manager;
+mod supervisor;
