@@ -337,8 +337,9 @@ impl FromNode for String {
     fn from_node(node: &Node, cx: &mut Ctx, path: &Path) -> Option<Self> {
         scalar_text(node, cx, path)
     }
+    /// Numbers too, since they are accepted (the reference schema says only `string`).
     fn schema() -> Json {
-        json!({"type": "string"})
+        json!({"type": ["string", "number"]})
     }
 }
 
@@ -399,6 +400,15 @@ pub fn nullable(schema: Json) -> Json {
         Some(Json::String(t)) if schema.get("enum").is_none() => {
             let mut s = schema.clone();
             s["type"] = json!([t, "null"]);
+            s
+        }
+        Some(Json::Array(types)) if schema.get("enum").is_none() => {
+            let mut s = schema.clone();
+            let mut types = types.clone();
+            if !types.contains(&json!("null")) {
+                types.push(json!("null"));
+            }
+            s["type"] = Json::Array(types);
             s
         }
         _ => json!({"anyOf": [schema, {"type": "null"}]}),

@@ -44,8 +44,9 @@ impl FromNode for EscapedStr {
     fn from_node(node: &Node, cx: &mut Ctx, path: &Path) -> Option<Self> {
         escaped_text(node, cx, path).map(EscapedStr)
     }
+    /// Integers too, since they are accepted (the reference schema says only `string`).
     fn schema() -> serde_json::Value {
-        json!({"type": "string"})
+        json!({"type": ["string", "integer"]})
     }
 }
 
