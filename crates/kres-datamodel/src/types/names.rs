@@ -158,7 +158,9 @@ impl DomainName {
 text_value!(DomainName);
 parsed_text!(
     DomainName,
-    json!({"type": "string", "pattern": "(?=^.{,253}\\.?$)(^(?!-)[^.]{,62}[^.-](\\.(?!-)[^.]{,62}[^.-])*\\.?$)|^\\.$"})
+    // The reference's Python regex with `{,n}` spelled `{0,n}`: JSON Schema patterns are ECMA-262 regexes, where
+    // `{,n}` is not a quantifier (literal text, or a syntax error with the `u` flag).
+    json!({"type": "string", "pattern": "(?=^.{0,253}\\.?$)(^(?!-)[^.]{0,62}[^.-](\\.(?!-)[^.]{0,62}[^.-])*\\.?$)|^\\.$"})
 );
 
 impl FromKey for DomainName {
