@@ -1,14 +1,19 @@
 //! The manager process: loads the configuration, brings up (or adopts) the resolver's processes through the
 //! supervisor, and reacts to signals and process events. One task owns the running state.
 
+pub mod control;
 pub mod controller;
 pub mod processes;
+pub mod state;
+mod apply;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use kres_datamodel::{ConfigError, KresConfig, SystemFacts};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::protocol::{ENV_SUPERVISOR_SOCKET, Event, ProcStatus};
 use controller::{Controller, SupervisorClient};
@@ -73,15 +78,44 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
         tracing::error!("{e}");
         return EXIT_FATAL;
     }
-    let pids: Vec<String> = procs.workers.values().map(|w| w.pid.to_string()).collect();
+    let current = match apply::Current::new(loaded, &procs.exe) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}");
+            return EXIT_FATAL;
+        }
+    };
+    let placeholder = state::Snapshot {
+        raw: Arc::new(current.raw.clone()),
+        etag: current.etag.clone(),
+        config: Arc::new(current.config.clone()),
+        generation: 0,
+        workers: vec![],
+        gc_pid: None,
+        metrics: state::SelfMetrics::default(),
+    };
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(placeholder));
+    let mut actor = apply::Actor {
+        procs,
+        current,
+        files: config_files,
+        snapshot: snapshot_tx,
+        metrics: state::SelfMetrics::default(),
+        generation: 1,
+    };
+    actor.publish().await;
+    let (commands_tx, mut commands) = mpsc::channel(64);
+    let handle = state::ManagerHandle::new(commands_tx, snapshot_rx);
+    let pids: Vec<String> = actor.procs.workers.values().map(|w| w.pid.to_string()).collect();
     tracing::info!(
-        "Manager fully initialized and running in {:.3} seconds (workers: {})",
+        "Manager fully initialized and running in {:.3} seconds (worker PIDs: {})",
         started.elapsed().as_secs_f64(),
         pids.join(", ")
     );
-    if let Err(e) = procs.controller.ready("Ready").await {
+    if let Err(e) = actor.procs.controller.ready("Ready").await {
         tracing::warn!("cannot report readiness: {e}");
     }
+    let _handle = handle;
 
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
         (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
@@ -91,20 +125,30 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     };
     loop {
         tokio::select! {
+            command = commands.recv() => match command {
+                Some(command) => if !actor.handle(command).await { break },
+                None => break,
+            },
             event = events.recv() => match event {
-                Some(event) => on_event(&mut procs, event),
+                Some(event) => {
+                    on_event(&mut actor.procs, event);
+                    actor.publish().await;
+                }
                 None => {
                     tracing::warn!("the supervisor closed the connection; exiting");
                     return 1;
                 }
             },
-            _ = hup.recv() => reload(&config_files, &loaded),
+            _ = hup.recv() => {
+                let (tx, _rx) = oneshot::channel();
+                actor.handle(state::Command::Reload { force: false, reply: tx }).await;
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
     }
     tracing::info!("stopping the resolver");
-    let _ = procs.controller.shutdown().await;
+    let _ = actor.procs.controller.shutdown().await;
     0
 }
 
@@ -171,11 +215,22 @@ fn on_event(procs: &mut Processes<SupervisorClient>, event: Event) {
     }
 }
 
-/// SIGHUP: re-reads and validates the configuration files. (Applying the changes is the apply pipeline's job.)
-fn reload(files: &[PathBuf], current: &LoadedConfig) {
-    match load_config(files) {
-        Ok(new) if new.generation == current.generation => tracing::info!("reload: the configuration is unchanged"),
-        Ok(_) => tracing::info!("reload: the new configuration is valid"),
-        Err(e) => tracing::error!("reload: {e}\nConfiguration has NOT been changed."),
-    }
+/// Runs futures concurrently on the current task and collects their results in order.
+pub(crate) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futures.iter_mut().zip(results.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    results.into_iter().flatten().collect()
 }

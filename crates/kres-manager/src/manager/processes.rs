@@ -192,7 +192,7 @@ impl<C: Controller> Processes<C> {
             self.write(&format!("kresd{i}.conf"), lua)?;
         }
         let starts = instances.iter().map(|&i| self.spawn_spec_ready(i, generation));
-        let results = futures_join_all(starts.collect()).await;
+        let results = super::join_all(starts.collect()).await;
         let mut first_error = None;
         for (instance, result) in instances.into_iter().zip(results) {
             match result {
@@ -253,26 +253,6 @@ impl<C: Controller> Processes<C> {
         }
         Ok(())
     }
-}
-
-/// Runs futures concurrently on the current task and collects their results in order.
-async fn futures_join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in futures.iter_mut().zip(results.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    results.into_iter().flatten().collect()
 }
 
 /// The kres-cache-gc command line for `/cache/garbage-collector` (reference-manager.md §5.2).

@@ -1,0 +1,356 @@
+//! The manager actor and the apply pipeline:
+//! validate → refuse runtime-immutable changes → policy-loader (rules) → canary kresd → rolling restart →
+//! worker count → cache GC → publish. One change at a time; a refused change leaves everything as it was.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kres_datamodel::json_patch;
+use kres_datamodel::node::Node;
+use kres_datamodel::{KresConfig, SystemFacts, ValidationOptions};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::controller::{Controller, SupervisorClient};
+use super::processes::{self, GC_ID, ProcessError, Processes, STOP_TIMEOUT};
+use super::state::{
+    ApplyError, ApplyOutcome, ApplyRequest, ApplyResult, Command, Edit, SelfMetrics, Snapshot, WorkerInfo,
+};
+use super::{LoadedConfig, control, load_config};
+
+/// How long a control-socket command may take.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The configuration in force and what was rendered from it.
+pub(super) struct Current {
+    pub raw: Value,
+    pub config: KresConfig,
+    pub etag: String,
+    pub worker_lua: String,
+    pub policy_lua: String,
+    pub gc_argv: Vec<String>,
+}
+
+impl Current {
+    pub fn new(loaded: LoadedConfig, exe: &processes::Executables) -> Result<Current, ProcessError> {
+        let worker_lua = render(&loaded.config, false)?;
+        let policy_lua = render(&loaded.config, true)?;
+        let gc_argv = processes::gc_argv(&exe.cache_gc, &loaded.config);
+        Ok(Current { raw: loaded.raw, config: loaded.config, etag: loaded.generation, worker_lua, policy_lua, gc_argv })
+    }
+}
+
+fn render(config: &KresConfig, policy: bool) -> Result<String, ProcessError> {
+    let lua = if policy {
+        kres_datamodel::lua::render_policy_loader(config)
+    } else {
+        kres_datamodel::lua::render_worker(config)
+    };
+    lua.map_err(|e| ProcessError::Render(e.to_string()))
+}
+
+/// The manager actor: owns the processes and the configuration in force.
+pub(super) struct Actor {
+    pub procs: Processes<SupervisorClient>,
+    pub current: Current,
+    pub files: Vec<PathBuf>,
+    pub snapshot: watch::Sender<Arc<Snapshot>>,
+    pub metrics: SelfMetrics,
+    pub generation: u64,
+}
+
+impl Actor {
+    /// Publishes the state in force to readers.
+    pub async fn publish(&mut self) {
+        let gc_pid = match self.procs.controller.list().await {
+            Ok(list) => list.iter().find(|p| p.id == GC_ID && p.pid != 0).map(|p| p.pid),
+            Err(_) => None,
+        };
+        let snapshot = Snapshot {
+            raw: Arc::new(self.current.raw.clone()),
+            etag: self.current.etag.clone(),
+            config: Arc::new(self.current.config.clone()),
+            generation: self.generation,
+            workers: self.procs.workers.values().map(|w| WorkerInfo { instance: w.instance, pid: w.pid }).collect(),
+            gc_pid,
+            metrics: self.metrics.clone(),
+        };
+        self.snapshot.send_replace(Arc::new(snapshot));
+    }
+
+    /// Handles one command; returns false when the manager should stop.
+    pub async fn handle(&mut self, command: Command) -> bool {
+        match command {
+            Command::Apply(request, reply) => {
+                let result = self.apply(request).await;
+                let _ = reply.send(result);
+            }
+            Command::Reload { force, reply } => {
+                let result = match load_config(&self.files) {
+                    Ok(loaded) => {
+                        self.apply(ApplyRequest { force, ..ApplyRequest::new(Edit::Replace(loaded.raw)) }).await
+                    }
+                    Err(e) => Err(ApplyError::Load(e.to_string())),
+                };
+                match &result {
+                    Ok(_) => {}
+                    Err(e) => tracing::error!("reload failed: {e}\nConfiguration has NOT been changed."),
+                }
+                let _ = reply.send(result);
+            }
+            Command::Stop => return false,
+        }
+        true
+    }
+
+    /// The apply pipeline.
+    pub async fn apply(&mut self, request: ApplyRequest) -> ApplyResult {
+        let started = Instant::now();
+        if !request.preconditions.hold(&self.current.etag) {
+            return Err(ApplyError::PreconditionFailed);
+        }
+        let raw = edit(&self.current.raw, request.edit)?;
+        let config = self.validate(&raw)?;
+        deny_runtime_changes(&self.current.config, &config)?;
+        let etag = kres_datamodel::etag::etag(&raw);
+        let worker_lua = render(&config, false).map_err(|e| ApplyError::Failed(e.to_string()))?;
+        let policy_lua = render(&config, true).map_err(|e| ApplyError::Failed(e.to_string()))?;
+        let gc_argv = processes::gc_argv(&self.procs.exe.cache_gc, &config);
+        let restart_workers = request.force || worker_lua != self.current.worker_lua;
+        let reload_rules = request.force || policy_lua != self.current.policy_lua;
+        let mut outcome = ApplyOutcome {
+            etag: etag.clone(),
+            changed: etag != self.current.etag,
+            dry_run: request.dry_run,
+            restarted_workers: if restart_workers { self.procs.workers.keys().copied().collect() } else { vec![] },
+            rules_reloaded: reload_rules,
+            canary: None,
+            seconds: 0.0,
+        };
+        if request.dry_run {
+            if restart_workers {
+                outcome.canary = Some(self.dry_run_canary(&worker_lua, &etag).await?);
+            }
+            outcome.seconds = started.elapsed().as_secs_f64();
+            return Ok(outcome);
+        }
+        if !restart_workers && !reload_rules && gc_argv == self.current.gc_argv && !outcome.changed {
+            // Nothing to restart; like the reference, re-send TLS certificate files so a reload picks up renewed
+            // certificates.
+            self.reload_tls_files(&config).await;
+            outcome.seconds = started.elapsed().as_secs_f64();
+            return Ok(outcome);
+        }
+
+        if reload_rules {
+            self.unlink_for_policy(&config);
+            if let Err(e) = self.procs.run_policy_loader(&config, &etag).await {
+                self.metrics.canary_failures += 1;
+                self.restore_rules().await;
+                return Err(rejected("the policy-loader", e));
+            }
+        }
+        if restart_workers {
+            self.unlink_for_workers(&config);
+            match self.rolling_restart(&config, &worker_lua, &etag).await {
+                Ok(restarted) => {
+                    outcome.canary = Some(true);
+                    self.metrics.worker_restarts += restarted as u64;
+                }
+                Err(e) => {
+                    if reload_rules {
+                        self.restore_rules().await;
+                    }
+                    return Err(e);
+                }
+            }
+        } else if reload_rules {
+            self.reset_rules().await;
+        }
+        if !restart_workers {
+            self.reload_tls_files(&config).await;
+        }
+        if gc_argv != self.current.gc_argv {
+            let _ = self.procs.controller.stop(GC_ID, STOP_TIMEOUT).await;
+        }
+        if let Err(e) = self.procs.ensure_gc(&config, &etag).await {
+            tracing::error!("cannot start the cache garbage collector: {e}");
+        }
+        if config.logging != self.current.config.logging {
+            crate::logging::apply(&config.logging);
+        }
+        self.current = Current { raw, config, etag, worker_lua, policy_lua, gc_argv };
+        self.generation += 1;
+        self.metrics.applied += 1;
+        self.metrics.last_apply_seconds = started.elapsed().as_secs_f64();
+        self.publish().await;
+        tracing::info!("Config applied successfully to all workers");
+        outcome.seconds = started.elapsed().as_secs_f64();
+        Ok(outcome)
+    }
+
+    fn validate(&self, raw: &Value) -> Result<KresConfig, ApplyError> {
+        let opts = ValidationOptions::new(true, kres_datamodel::resolve_root(&self.files), SystemFacts::from_system());
+        kres_datamodel::validate(&Node::from_json(raw), &opts).map_err(ApplyError::Invalid)
+    }
+
+    /// Starts a canary on the new worker Lua and stops it again (dry run).
+    async fn dry_run_canary(&mut self, worker_lua: &str, etag: &str) -> Result<bool, ApplyError> {
+        let instance = self.procs.free_instance();
+        match self.procs.start_worker(instance, worker_lua, etag).await {
+            Ok(_) => {
+                let _ = self.procs.stop_worker(instance).await;
+                Ok(true)
+            }
+            Err(e) => Err(rejected("the canary kresd", e)),
+        }
+    }
+
+    /// Replaces every worker with one running `worker_lua`: first a canary (a new worker that must become
+    /// ready), then for each old worker a replacement is started and ready before the old one is stopped, so
+    /// capacity never drops. Returns how many old workers were replaced.
+    async fn rolling_restart(&mut self, config: &KresConfig, lua: &str, etag: &str) -> Result<usize, ApplyError> {
+        let target = config.workers.count;
+        let old: Vec<u32> = self.procs.workers.keys().copied().collect();
+        let mut new: Vec<u32> = Vec::new();
+        let canary = self.procs.free_instance();
+        if let Err(e) = self.procs.start_worker(canary, lua, etag).await {
+            self.metrics.canary_failures += 1;
+            return Err(rejected("the canary kresd", e));
+        }
+        new.push(canary);
+        for instance in &old {
+            if new.len() < target {
+                let next = self.procs.free_instance();
+                if let Err(e) = self.procs.start_worker(next, lua, etag).await {
+                    // Roll back: the old workers (those not stopped yet) keep serving the old configuration.
+                    for n in &new {
+                        let _ = self.procs.stop_worker(*n).await;
+                    }
+                    return Err(ApplyError::Failed(format!("a replacement worker failed to start: {e}")));
+                }
+                new.push(next);
+            }
+            if let Err(e) = self.procs.stop_worker(*instance).await {
+                tracing::warn!("cannot stop the old worker {instance}: {e}");
+            }
+        }
+        while new.len() < target {
+            let next = self.procs.free_instance();
+            match self.procs.start_worker(next, lua, etag).await {
+                Ok(_) => new.push(next),
+                Err(e) => return Err(ApplyError::Failed(format!("cannot start worker {next}: {e}"))),
+            }
+        }
+        Ok(old.len())
+    }
+
+    /// Makes every worker re-open the rules database after a policy-loader run.
+    async fn reset_rules(&self) {
+        self.command_all("require('ffi').C.kr_rules_reset()").await;
+    }
+
+    /// After a refused change: rebuild the rules database from the configuration in force.
+    async fn restore_rules(&mut self) {
+        let config = self.current.config.clone();
+        if let Err(e) = self.procs.run_policy_loader(&config, &self.current.etag.clone()).await {
+            tracing::error!("cannot restore the rules of the configuration in force: {e}");
+        }
+        self.reset_rules().await;
+    }
+
+    /// Re-sends TLS certificate files to the workers (`net.tls`), when configured and present.
+    async fn reload_tls_files(&self, config: &KresConfig) {
+        let tls = &config.network.tls;
+        if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file)
+            && cert.path().exists()
+            && key.path().exists()
+        {
+            let lua = format!(
+                "net.tls({}, {})",
+                kres_datamodel::lua::escape::quote(&cert.display()),
+                kres_datamodel::lua::escape::quote(&key.display())
+            );
+            self.command_all(&lua).await;
+        }
+    }
+
+    async fn command_all(&self, lua: &str) {
+        let rundir = self.current.config.rundir.path().to_path_buf();
+        let calls = self.procs.workers.keys().map(|i| {
+            let socket = rundir.join("control").join(i.to_string());
+            async move { (*i, control::command(&socket, lua, CONTROL_TIMEOUT).await) }
+        });
+        for (instance, result) in super::join_all(calls.collect()).await {
+            if let Err(e) = result {
+                tracing::error!("worker {instance}: '{lua}' failed: {e}");
+            }
+        }
+    }
+
+    /// Shared files that must be recreated when their settings change (as the reference does).
+    fn unlink_for_workers(&self, new: &KresConfig) {
+        let old = &self.current.config;
+        let rundir = new.rundir.path();
+        if old.workers != new.workers || old.defer != new.defer {
+            let _ = std::fs::remove_file(rundir.join("defer"));
+        }
+        if old.rate_limiting != new.rate_limiting {
+            let _ = std::fs::remove_file(rundir.join("ratelimiting"));
+        }
+    }
+
+    fn unlink_for_policy(&self, new: &KresConfig) {
+        if self.current.config.cache.size_max != new.cache.size_max {
+            let _ = std::fs::remove_file(new.cache.storage.path().join("top"));
+        }
+    }
+}
+
+fn rejected(stage: &'static str, error: ProcessError) -> ApplyError {
+    match error {
+        ProcessError::PolicyLoader { code, output } => ApplyError::Rejected {
+            stage,
+            message: format!("exit code {code}"),
+            output: output.lines().map(str::to_owned).collect(),
+        },
+        ProcessError::Process { message, output, .. } => ApplyError::Rejected {
+            stage,
+            message,
+            output: output.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect(),
+        },
+        other => ApplyError::Failed(other.to_string()),
+    }
+}
+
+/// Applies an edit to the raw document.
+fn edit(current: &Value, edit: Edit) -> Result<Value, ApplyError> {
+    match edit {
+        Edit::Replace(v) => Ok(v),
+        Edit::Keep => Ok(current.clone()),
+        Edit::Put { pointer, value } => json_patch::put(current, &pointer, value).map_err(edit_error),
+        Edit::Delete { pointer } => json_patch::delete(current, &pointer).map_err(edit_error),
+        Edit::Patch(patch) => json_patch::apply_patch(current, &patch).map_err(|e| ApplyError::BadRequest(e.to_string())),
+    }
+}
+
+fn edit_error(e: json_patch::EditError) -> ApplyError {
+    if e.is_not_found() { ApplyError::NotFound(e.to_string()) } else { ApplyError::BadRequest(e.to_string()) }
+}
+
+/// Changes the running manager cannot make (the reference's verifiers).
+fn deny_runtime_changes(old: &KresConfig, new: &KresConfig) -> Result<(), ApplyError> {
+    let mut reasons = Vec::new();
+    if old.rundir != new.rundir {
+        reasons.push("/rundir: changing the manager's rundir at runtime is not allowed; restart the resolver");
+    }
+    if old.management != new.management {
+        reasons.push("/management: changing the management API configuration at runtime is not allowed; restart the resolver");
+    }
+    let (og, ng) = (&old.monitoring.graphite, &new.monitoring.graphite);
+    if og.enable && og != ng {
+        reasons.push("/monitoring/graphite: once enabled, the Graphite bridge cannot be changed or disabled at runtime");
+    }
+    if reasons.is_empty() { Ok(()) } else { Err(ApplyError::Forbidden(reasons.join("\n"))) }
+}

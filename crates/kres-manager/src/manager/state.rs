@@ -1,0 +1,220 @@
+//! The running state, owned by one task (the manager actor). Everything else — the HTTP API, SIGHUP, file
+//! watchers, later remote config sources — talks to it through a [`ManagerHandle`]: config changes are
+//! [`Command`]s applied one at a time, and reads come from the latest published [`Snapshot`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kres_datamodel::json_pointer::JsonPointer;
+use kres_datamodel::{KresConfig, ValidationErrors};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// A running kresd worker as the rest of the manager sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerInfo {
+    /// Instance number (`SYSTEMD_INSTANCE`, `control/<N>`).
+    pub instance: u32,
+    pub pid: u32,
+}
+
+/// Counters about the manager itself (exported as metrics).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SelfMetrics {
+    /// Configuration changes applied since start.
+    pub applied: u64,
+    /// Changes refused because the canary (or the policy-loader) rejected them.
+    pub canary_failures: u64,
+    /// Worker restarts done by rolling restarts.
+    pub worker_restarts: u64,
+    /// Duration of the last successful apply, seconds.
+    pub last_apply_seconds: f64,
+}
+
+/// What readers see: the configuration in force and the processes running it.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The configuration as the user wrote it (what `GET /v1/config` serves).
+    pub raw: Arc<serde_json::Value>,
+    /// ETag of `raw` (without quotes).
+    pub etag: String,
+    pub config: Arc<KresConfig>,
+    /// A counter incremented by every applied change.
+    pub generation: u64,
+    pub workers: Vec<WorkerInfo>,
+    /// PID of the cache garbage collector, when running.
+    pub gc_pid: Option<u32>,
+    pub metrics: SelfMetrics,
+}
+
+/// A change of the configuration document.
+#[derive(Debug, Clone)]
+pub enum Edit {
+    /// Replace the whole document.
+    Replace(serde_json::Value),
+    /// Set the value at a pointer (add or replace; `-` appends to a list).
+    Put { pointer: JsonPointer, value: serde_json::Value },
+    /// Remove the value at a pointer.
+    Delete { pointer: JsonPointer },
+    /// Apply an RFC 6902 patch.
+    Patch(serde_json::Value),
+    /// Re-apply the current document (renew).
+    Keep,
+}
+
+/// HTTP-style preconditions on the current ETag.
+#[derive(Debug, Clone, Default)]
+pub struct Preconditions {
+    /// `If-Match`: the current ETag must be one of these (`*` matches any).
+    pub if_match: Option<Vec<String>>,
+    /// `If-None-Match`: the current ETag must be none of these (`*` matches any).
+    pub if_none_match: Option<Vec<String>>,
+}
+
+impl Preconditions {
+    /// Whether the preconditions hold for `etag`.
+    pub fn hold(&self, etag: &str) -> bool {
+        let matches = |list: &Vec<String>| list.iter().any(|t| t == "*" || t == etag);
+        self.if_match.as_ref().is_none_or(matches) && !self.if_none_match.as_ref().is_some_and(matches)
+    }
+}
+
+/// A request to change the running configuration.
+#[derive(Debug, Clone)]
+pub struct ApplyRequest {
+    pub edit: Edit,
+    pub preconditions: Preconditions,
+    /// Validate and test (canary) only; change nothing.
+    pub dry_run: bool,
+    /// Restart every worker and re-run the policy-loader even if nothing changed.
+    pub force: bool,
+}
+
+impl ApplyRequest {
+    pub fn new(edit: Edit) -> Self {
+        ApplyRequest { edit, preconditions: Preconditions::default(), dry_run: false, force: false }
+    }
+}
+
+/// What an apply did (or, for a dry run, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyOutcome {
+    /// ETag of the configuration in force afterwards (for a dry run: of the tested document).
+    pub etag: String,
+    /// Whether the document changed.
+    pub changed: bool,
+    pub dry_run: bool,
+    /// Worker instances that were (would be) replaced by a rolling restart.
+    pub restarted_workers: Vec<u32>,
+    /// Whether the policy-loader ran (rules were reloaded in the workers).
+    pub rules_reloaded: bool,
+    /// Whether a canary kresd accepted the new worker configuration.
+    pub canary: Option<bool>,
+    pub seconds: f64,
+}
+
+/// Why a change was not applied. Each maps to an HTTP status (see the server).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A precondition on the ETag failed (412, or 304 for reads).
+    #[error("the configuration has changed (ETag precondition failed)")]
+    PreconditionFailed,
+    /// The pointer names nothing (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Malformed pointer or patch (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The new document is invalid (400).
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    /// A change that cannot be made at runtime (409).
+    #[error("{0}")]
+    Forbidden(String),
+    /// kresd refused the new configuration (policy-loader or canary); nothing changed (422).
+    #[error("{stage} rejected the new configuration: {message}{}", tail(output))]
+    Rejected { stage: &'static str, message: String, output: Vec<String> },
+    /// The configuration files could not be read (reload) (400).
+    #[error("{0}")]
+    Load(String),
+    /// Something failed half-way; the manager tried to roll back (500).
+    #[error("{0}")]
+    Failed(String),
+    /// The manager is shutting down (503).
+    #[error("the manager is shutting down")]
+    ShuttingDown,
+}
+
+fn tail(lines: &[String]) -> String {
+    if lines.is_empty() { String::new() } else { format!("\nkresd output:\n{}", lines.join("\n")) }
+}
+
+pub type ApplyResult = Result<ApplyOutcome, ApplyError>;
+
+/// Messages to the manager actor.
+#[derive(Debug)]
+pub enum Command {
+    Apply(ApplyRequest, oneshot::Sender<ApplyResult>),
+    /// Re-read the configuration files and apply them.
+    Reload { force: bool, reply: oneshot::Sender<ApplyResult> },
+    /// Stop the resolver.
+    Stop,
+}
+
+/// A cheap, cloneable way to talk to the manager actor.
+#[derive(Clone)]
+pub struct ManagerHandle {
+    commands: mpsc::Sender<Command>,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+}
+
+impl ManagerHandle {
+    pub fn new(commands: mpsc::Sender<Command>, snapshot: watch::Receiver<Arc<Snapshot>>) -> Self {
+        ManagerHandle { commands, snapshot }
+    }
+
+    /// The configuration and processes in force now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// A receiver that sees every published snapshot (for watchers and streaming).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshot.clone()
+    }
+
+    pub async fn apply(&self, request: ApplyRequest) -> ApplyResult {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Apply(request, tx)).await.map_err(|_| ApplyError::ShuttingDown)?;
+        rx.await.map_err(|_| ApplyError::ShuttingDown)?
+    }
+
+    pub async fn reload(&self, force: bool) -> ApplyResult {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Reload { force, reply: tx }).await.map_err(|_| ApplyError::ShuttingDown)?;
+        rx.await.map_err(|_| ApplyError::ShuttingDown)?
+    }
+
+    pub async fn renew(&self, force: bool) -> ApplyResult {
+        self.apply(ApplyRequest { force, ..ApplyRequest::new(Edit::Keep) }).await
+    }
+
+    pub async fn stop(&self) {
+        let _ = self.commands.send(Command::Stop).await;
+    }
+
+    /// Runs Lua in every worker concurrently (control sockets); one result per worker.
+    pub async fn command_workers(
+        &self,
+        lua: &str,
+        timeout: Duration,
+    ) -> Vec<(WorkerInfo, Result<serde_json::Value, super::control::ControlError>)> {
+        let snapshot = self.snapshot();
+        let rundir = snapshot.config.rundir.path().to_path_buf();
+        let calls = snapshot.workers.iter().map(|w| {
+            let socket = rundir.join("control").join(w.instance.to_string());
+            async move { (w.clone(), super::control::command(&socket, lua, timeout).await) }
+        });
+        super::join_all(calls.collect()).await
+    }
+}
