@@ -18,6 +18,7 @@
 #   KRES_SID_ROOT     the root directory (default /var/tmp/kres-sid-root, outside any checkout)
 #   KRES_SID_MIRROR   Debian mirror URI (default: taken from the host's apt sources; never hard-coded here)
 #   KRES_WORKSPACE    directory bind-mounted into the root (default: the checkout this script lives in)
+#   KRES_SHARED_DIR   also bind-mounted (read-only) when set; so is the checkout's sibling `shared/` if it exists
 #
 # Mount safety: `rm -rf` of a root with /dev or the workspace bind-mounted deletes the host's /dev or the checkout.
 # Every path that deletes anything checks /proc/self/mountinfo first and refuses if anything under the root is
@@ -29,6 +30,22 @@ ROOT="${ROOT%/}"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 WORKSPACE="${KRES_WORKSPACE:-$(cd "$SCRIPT_DIR/.." && pwd -P)}"
 WORKSPACE="${WORKSPACE%/}"
+
+# Host directories visible at the same path inside the root: the workspace (read-write), then read-only data that
+# tests read from outside the checkout: the sibling `shared/` (tests find it as $CARGO_MANIFEST_DIR/../../../shared)
+# and $KRES_SHARED_DIR.
+mount_paths() {
+    printf '%s\n' "$WORKSPACE"
+    local shared="$(dirname "$WORKSPACE")/shared"
+    if [[ -d "$shared" ]]; then
+        printf '%s\n' "ro:$shared"
+    fi
+    if [[ -n "${KRES_SHARED_DIR:-}" && -d "$KRES_SHARED_DIR" ]]; then
+        local dir
+        dir="$(cd "$KRES_SHARED_DIR" && pwd -P)"
+        [[ "$dir" == "$shared" ]] || printf '%s\n' "ro:$dir"
+    fi
+}
 
 # Packages installed in the root. Re-running `build` installs only what is missing (stamp keyed on this list).
 PACKAGES=(
@@ -198,13 +215,15 @@ mount_base_locked() {
     done
 }
 
-mount_ws_locked() {
-    local ws="$1" mp
-    [[ -n "$ws" ]] || return 0
-    mp="$(ws_mount_point "$ws")"
+mount_ws_locked() { # $1 = a host directory, "ro:<dir>" for a read-only one
+    local spec="$1" src mp opts=()
+    [[ -n "$spec" ]] || return 0
+    src="${spec#ro:}"
+    [[ "$spec" == ro:* ]] && opts=(-o ro)
+    mp="$(ws_mount_point "$src")"
     mkdir -p "$mp"
     if ! is_mounted "$mp"; then
-        mount --bind "$ws" "$mp"
+        mount --bind "${opts[@]}" "$src" "$mp"
     fi
 }
 
@@ -230,7 +249,9 @@ unmount_unused_locked() {
     local needed=() f m keep ws
     for f in "$USERS_DIR"/*; do
         [[ -e "$f" ]] || continue
-        needed+=("$(cat "$f")")
+        while IFS= read -r m; do
+            [[ -n "$m" ]] && needed+=("${m#ro:}")
+        done <"$f"
     done
     # workspace mounts: everything under the root that is not a base mount (or under one)
     while IFS= read -r m; do
@@ -253,11 +274,15 @@ unmount_unused_locked() {
     fi
 }
 
-acquire_locked() { # $1 = user entry name, $2 = workspace ("" for none)
+acquire_locked() { # $1 = user entry name, $2... = mount_paths lines (none: base mounts only)
+    local name="$1" p
+    shift
     prune_users_locked
     mount_base_locked
-    mount_ws_locked "$2"
-    printf '%s\n' "$2" >"$USERS_DIR/$1"
+    for p in "$@"; do
+        mount_ws_locked "$p"
+    done
+    printf '%s\n' "$@" >"$USERS_DIR/$name"
 }
 
 release_locked() { # $1 = user entry name
@@ -265,14 +290,15 @@ release_locked() { # $1 = user entry name
     unmount_unused_locked
 }
 
-# Mount the root for workspace $1 (may be empty), run the rest ("$@") and release the mounts on every exit path.
-# Call it last in a (sub)shell: it installs an EXIT trap and leaves with the command's exit status.
+# Mount the root (with the workspace if $1 is "ws", bare if it is ""), run the rest ("$@") and release the mounts on
+# every exit path. Call it last in a (sub)shell: it installs an EXIT trap and leaves with the command's exit status.
 run_with_mounts() {
-    local ws="$1"
+    local which="$1" paths=()
     shift
     require_root_user
+    [[ "$which" == ws ]] && mapfile -t paths < <(mount_paths)
     local me="$BASHPID"
-    with_lock acquire_locked "$me" "$ws"
+    with_lock acquire_locked "$me" "${paths[@]}"
     # shellcheck disable=SC2064
     trap "with_lock release_locked '$me'" EXIT
     trap 'exit 129' HUP
@@ -424,7 +450,9 @@ next_pin_name() {
 
 cmd_mount() {
     require_root_user
-    with_lock acquire_locked "$(next_pin_name)" "$WORKSPACE"
+    local paths=()
+    mapfile -t paths < <(mount_paths)
+    with_lock acquire_locked "$(next_pin_name)" "${paths[@]}"
     log "mounted; workspace $WORKSPACE is visible at the same path inside $ROOT (\"$0 umount\" to undo)"
 }
 
@@ -468,7 +496,7 @@ cmd_status() {
         local f
         for f in "$USERS_DIR"/*; do
             [[ -e "$f" ]] || continue
-            printf '    %s -> %s\n' "${f##*/}" "$(cat "$f")"
+            printf '    %s -> %s\n' "${f##*/}" "$(paste -sd' ' "$f")"
         done
     fi
 }
@@ -507,7 +535,7 @@ main() {
         exec) cmd_exec "$@" ;;
         with-mounts)
             [[ $# -gt 0 ]] || die "usage: $0 with-mounts CMD [ARGS...]"
-            run_with_mounts "$WORKSPACE" "$@"
+            run_with_mounts ws "$@"
             ;;
         destroy) cmd_destroy ;;
         mirror) detect_mirror ;;
