@@ -1,0 +1,132 @@
+//! Locating and loading the shared data: the conformance case files and the example configurations.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+/// The `shared/` directory: `$KRES_SHARED_DIR` if set, else the `shared/` directory next to the checkout.
+pub fn shared_dir() -> PathBuf {
+    let dir = match std::env::var_os("KRES_SHARED_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    assert!(
+        dir.join("reference/conformance").is_dir(),
+        "the shared data directory {} has no reference/conformance/ folder; set KRES_SHARED_DIR to the shared/ \
+         directory (inside the sid root only the workspace is mounted, so the directory must be reachable there)",
+        dir.display()
+    );
+    dir
+}
+
+pub fn conformance_dir() -> PathBuf {
+    shared_dir().join("reference/conformance")
+}
+
+pub fn examples_dir() -> PathBuf {
+    shared_dir().join("reference/examples")
+}
+
+/// The directory `file` cases are relative to (the parent of `shared/`).
+pub fn file_base_dir() -> PathBuf {
+    let shared = shared_dir();
+    let shared = shared.canonicalize().unwrap_or(shared);
+    shared.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// Reads a YAML data file into JSON.
+pub fn load_yaml(path: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
+}
+
+/// One case of a category file together with the group it belongs to.
+pub struct Case<'a> {
+    pub group: &'a Value,
+    pub case: &'a Value,
+}
+
+impl Case<'_> {
+    pub fn id(&self) -> &str {
+        self.case["id"].as_str().unwrap_or("<case without id>")
+    }
+
+    pub fn group_name(&self) -> &str {
+        self.group["name"].as_str().unwrap_or("")
+    }
+
+    /// The case's `embed`, else its group's.
+    pub fn embed(&self) -> Option<&Value> {
+        self.case.get("embed").or_else(|| self.group.get("embed")).filter(|e| !e.is_null())
+    }
+}
+
+/// A loaded category file.
+pub struct Category {
+    pub file: String,
+    pub data: Value,
+}
+
+impl Category {
+    /// Loads `<category>.yaml` and checks its header.
+    pub fn load(category: &str) -> Category {
+        let file = format!("{category}.yaml");
+        let path = conformance_dir().join(&file);
+        let data = load_yaml(&path);
+        assert_eq!(data["format"], "kres-conformance/1", "{}: unexpected format", path.display());
+        assert_eq!(data["category"], category, "{}: unexpected category", path.display());
+        Category { file, data }
+    }
+
+    /// Every case of every group; checks the declared `case_count` and that ids are unique.
+    pub fn cases(&self) -> Vec<Case<'_>> {
+        let groups = self.data["groups"].as_array().unwrap_or_else(|| panic!("{}: 'groups' is not a list", self.file));
+        let mut all = Vec::new();
+        for group in groups {
+            let cases = group["cases"].as_array().unwrap_or_else(|| panic!("{}: 'cases' is not a list", self.file));
+            all.extend(cases.iter().map(|case| Case { group, case }));
+        }
+        let declared = self.data["case_count"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{}: no integer 'case_count' in the header", self.file));
+        assert_eq!(
+            all.len() as u64,
+            declared,
+            "{}: case_count is {declared}, but {} cases were found",
+            self.file,
+            all.len()
+        );
+        let mut ids: Vec<&str> = all.iter().map(Case::id).collect();
+        ids.sort_unstable();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            panic!("{}: duplicate case id {}", self.file, w[0]);
+        }
+        all
+    }
+}
+
+/// The example configurations (`config.*.yaml`) with whether they must validate: the `config.example.*` and
+/// `config.test-*` files must, the old-format `config.migrate-test*` files must not.
+pub fn example_configs() -> Vec<(PathBuf, bool)> {
+    let dir = examples_dir();
+    let mut out: Vec<(PathBuf, bool)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?.to_owned();
+            if !name.starts_with("config.") || !name.ends_with(".yaml") {
+                return None;
+            }
+            let valid = !name.starts_with("config.migrate-test");
+            Some((path, valid))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Reads a JSON file.
+pub fn load_json(path: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()))
+}
