@@ -1,0 +1,1 @@
+//! Real kresd (filled in below).

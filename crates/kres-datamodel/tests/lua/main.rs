@@ -1,0 +1,82 @@
+//! Lua rendering tests: golden files for every example and feature config, hostile strings, and real kresd
+//! running the rendered policy-loader and worker (inside the sid root, see `cargo xtask test`).
+
+mod golden;
+mod hostile;
+mod kresd;
+
+use std::path::{Path, PathBuf};
+
+use kres_datamodel::lua::{RenderTarget, render};
+use kres_datamodel::parse::parse_document;
+use kres_datamodel::{KresConfig, SystemFacts, ValidationOptions, validate};
+
+/// `shared/` next to the workspace, or `$KRES_SHARED_DIR`.
+pub fn shared_dir() -> PathBuf {
+    match std::env::var_os("KRES_SHARED_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    }
+}
+
+/// The reference's example configurations that must validate: `config.example.*.yaml`, `config.test-*.yaml`.
+pub fn examples() -> Vec<PathBuf> {
+    let dir = shared_dir().join("reference/examples");
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!("cannot list the examples in {} ({e}); set KRES_SHARED_DIR to the shared directory", dir.display())
+    });
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            (name.starts_with("config.example.") || name.starts_with("config.test-")) && name.ends_with(".yaml")
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no example configs in {}", dir.display());
+    files
+}
+
+/// The feature configs of this test suite (`tests/golden/configs/*.yaml`), one or more per section.
+pub fn feature_configs() -> Vec<PathBuf> {
+    let dir = feature_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+pub fn feature_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/configs")
+}
+
+/// Validates YAML/JSON text (non-strict, fixed system facts); relative paths resolve against `resolve_root`.
+#[track_caller]
+pub fn load_text(text: &str, source: &str, resolve_root: &Path) -> KresConfig {
+    let node = parse_document(text, source).unwrap_or_else(|e| panic!("{source} does not parse: {e:?}"));
+    let opts = ValidationOptions::new(false, resolve_root, SystemFacts::fixed());
+    validate(&node, &opts).unwrap_or_else(|e| panic!("{source} is not valid: {e}"))
+}
+
+#[track_caller]
+pub fn load_file(path: &Path, resolve_root: &Path) -> KresConfig {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    load_text(&text, &path.display().to_string(), resolve_root)
+}
+
+/// Both scripts of a configuration.
+#[track_caller]
+pub fn render_both(config: &KresConfig) -> (String, String) {
+    let worker = render(config, RenderTarget::Worker).unwrap_or_else(|e| panic!("worker: {e}"));
+    let loader = render(config, RenderTarget::PolicyLoader).unwrap_or_else(|e| panic!("policy-loader: {e}"));
+    (worker, loader)
+}
+
+/// `config.example.isp.yaml` → `example.isp`; `network.yaml` → `network`.
+pub fn config_name(path: &Path) -> String {
+    let stem = path.file_stem().and_then(|s| s.to_str()).expect("UTF-8 file name");
+    stem.strip_prefix("config.").unwrap_or(stem).to_owned()
+}

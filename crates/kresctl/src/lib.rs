@@ -1,0 +1,97 @@
+//! `kresctl`: the command-line client of the Knot Resolver 6 manager.
+//!
+//! One module per subcommand under [`commands`], dispatched by one `match` in [`run`]. The offline commands
+//! (`validate`, `convert`, `schema`, `migrate`) work on configuration files with [`kres_datamodel`]; the online
+//! ones talk to the manager's HTTP API, found by [`socket::determine_socket`].
+//!
+//! Results go to stdout, diagnostics to stderr. Exit codes: 0 success, 1 failure (invalid configuration,
+//! unreadable file, ...), 2 bad command line (clap's usage errors).
+
+pub mod commands;
+pub mod output;
+pub mod socket;
+pub mod yaml;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{convert, migrate, schema, validate};
+
+/// The configuration file used when none is given (validate, convert, socket discovery).
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/knot-resolver/config.yaml";
+
+/// Knot Resolver command-line utility that serves as a client for communicating with the Knot Resolver management
+/// API. The utility also provides tools to work with the resolver's declarative configuration (validate,
+/// convert, ...).
+#[derive(Debug, Parser)]
+#[command(name = "kresctl", version, arg_required_else_help = true, max_term_width = 120)]
+pub struct Cli {
+    /// Path to the resolver's management API socket: a unix-domain socket path, or a URI
+    /// (http+unix://<url-encoded path>, http://<address>:<port>). Cannot be used together with '--config'.
+    #[arg(short, long, value_name = "SOCKET", conflicts_with = "config")]
+    pub socket: Option<String>,
+
+    /// Path to the resolver's YAML or JSON configuration file with the management API configuration
+    /// (/management). Cannot be used together with '--socket'.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validates configuration in JSON or YAML format.
+    Validate(validate::Args),
+    /// Converts JSON or YAML configuration to Lua script.
+    Convert(convert::Args),
+    /// Shows JSON-schema representation of the Knot Resolver's configuration.
+    Schema(schema::Args),
+    /// Migrates JSON or YAML configuration to the newer version.
+    Migrate(migrate::Args),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Convert(args) => convert::run(args),
+        Command::Schema(args) => schema::run(args),
+        Command::Migrate(args) => migrate::run(args),
+    }
+}
+
+/// The whole program: parse the command line, run it, report failure on stderr with exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // `kresctl schema | head`: the reader went away, nothing more to say.
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn socket_and_config_conflict() {
+        let err = Cli::try_parse_from(["kresctl", "-s", "/x.sock", "-c", "c.yaml", "schema"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+}
