@@ -115,3 +115,28 @@ fn json(items: &[Value]) -> String {
 pub fn path_within(path: &str, expected: &str) -> bool {
     expected.is_empty() || path == expected || path.strip_prefix(expected).is_some_and(|rest| rest.starts_with('/'))
 }
+
+/// Calls `report` for every place where `a` and `b` differ (exact comparison, numbers by value).
+pub fn differences(at: &str, a: &Value, b: &Value, report: &mut dyn FnMut(&str, &Value, &Value)) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                match y.get(k) {
+                    Some(w) => differences(&format!("{at}/{k}"), v, w, report),
+                    None => report(&format!("{at}/{k}"), v, &Value::Null),
+                }
+            }
+            for (k, w) in y.iter().filter(|(k, _)| !x.contains_key(*k)) {
+                report(&format!("{at}/{k}"), &Value::Null, w);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                differences(&format!("{at}/{i}"), v, w, report);
+            }
+        }
+        (Value::Number(x), Value::Number(y)) if numbers_equal(x, y) => {}
+        _ if a == b => {}
+        _ => report(at, a, b),
+    }
+}

@@ -13,7 +13,7 @@ pub fn shared_dir() -> PathBuf {
     assert!(
         dir.join("reference/conformance").is_dir(),
         "the shared data directory {} has no reference/conformance/ folder; set KRES_SHARED_DIR to the shared/ \
-         directory (inside the sid root only the workspace is mounted, so the directory must be reachable there)",
+         directory (scripts/sid-root.sh mounts it into the sid root too)",
         dir.display()
     );
     dir
@@ -35,9 +35,14 @@ pub fn file_base_dir() -> PathBuf {
 }
 
 /// Reads a YAML data file into JSON.
+///
+/// The data files are written by PyYAML, which quotes every string that a YAML 1.1 reader would take for another
+/// type and writes booleans only as `true`/`false`. Unquoted `y`, `n` or `oFF` are therefore strings, so booleans
+/// are read strictly (serde-saphyr's default would take them for booleans).
 pub fn load_yaml(path: &std::path::Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
+    serde_saphyr::from_str_with_options(&text, serde_saphyr::options! { strict_booleans: true })
+        .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
 }
 
 /// One case of a category file together with the group it belongs to.

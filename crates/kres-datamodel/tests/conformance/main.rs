@@ -77,3 +77,23 @@ fn example_files() {
     assert!(examples.len() >= 10, "only {} example files found", examples.len());
     assert!(failures.is_empty(), "{} example files failed:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// The case files are read with serde-saphyr. Our YAML 1.1 reader (the one the manager uses) must read them the
+/// same way; a difference means that a scalar in the data is typed ambiguously (and a case may test something
+/// else than its author meant) or that one of the two readers is wrong.
+#[test]
+fn case_files_read_alike_by_both_yaml_readers() {
+    let mut differences = Vec::new();
+    for category in runner::CATEGORIES {
+        let path = data::conformance_dir().join(format!("{category}.yaml"));
+        let saphyr = data::load_yaml(&path);
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let ours = kres_datamodel::parse::parse_yaml(&text, &path.display().to_string())
+            .unwrap_or_else(|e| panic!("our YAML reader rejects {}: {e}", path.display()))
+            .to_json();
+        compare::differences("", &saphyr, &ours, &mut |at, a, b| {
+            differences.push(format!("{category}.yaml {at}: serde-saphyr reads {a}, our reader {b}"))
+        });
+    }
+    assert!(differences.is_empty(), "the YAML readers disagree:\n{}", differences.join("\n"));
+}
