@@ -160,7 +160,7 @@ fn test(args: &[OsString]) -> Result<()> {
     let (runner_var, runner) = runner_env()?;
     let picks_packages = args.iter().any(|a| {
         let a = a.to_string_lossy();
-        a == "-p" || a.starts_with("--package") || a == "--workspace" || a.starts_with("--exclude")
+        a == "-p" || a.starts_with("--package") || a == "--workspace"
     });
     let mut cmd = with_mounts(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     if nextest_available() {
