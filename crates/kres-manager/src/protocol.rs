@@ -14,6 +14,10 @@ pub const SUPERVISOR_SOCKET: &str = "supervisor.sock";
 pub const NOTIFY_SOCKET: &str = "supervisor-notify.sock";
 /// Environment variable telling the manager process where the supervisor's socket is.
 pub const ENV_SUPERVISOR_SOCKET: &str = "KRES_SUPERVISOR_SOCKET";
+/// Exit code of the manager process meaning "failed, do not restart me" (e.g. an invalid configuration at
+/// startup): the supervisor then stops everything and exits with code 1. Exit code 0 means a normal shutdown; any
+/// other exit (a panic's 101, a signal) is a crash, and the supervisor restarts the manager.
+pub const MANAGER_EXIT_FATAL: i32 = 2;
 
 /// What kind of process a supervised child is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,7 +62,9 @@ pub enum WaitFor {
 pub enum Restart {
     Never,
     /// Restart with backoff; after `max_retries` failures within a short window the process becomes FATAL.
-    OnFailure { max_retries: u32 },
+    OnFailure {
+        max_retries: u32,
+    },
 }
 
 /// How to start a child.
@@ -102,16 +108,28 @@ pub struct ProcInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Request {
-    Spawn { spec: SpawnSpec },
+    Spawn {
+        spec: SpawnSpec,
+    },
     /// Stop a process (SIGTERM, then SIGKILL after the timeout) and forget it.
-    Stop { id: String, timeout_ms: u64 },
+    Stop {
+        id: String,
+        timeout_ms: u64,
+    },
     /// Send a signal to a process (e.g. SIGHUP); the process stays supervised.
-    Signal { id: String, signal: i32 },
+    Signal {
+        id: String,
+        signal: i32,
+    },
     List,
     /// The manager finished starting: tell systemd `READY=1` with this status text.
-    Ready { status: String },
+    Ready {
+        status: String,
+    },
     /// Update systemd's `STATUS=` text (and optionally send `RELOADING=1`/`READY=1` around a reload).
-    Notify { state: String },
+    Notify {
+        state: String,
+    },
     /// Stop everything and exit (API `/stop`).
     Shutdown,
 }
@@ -121,11 +139,22 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum Reply {
     Ok,
-    Proc { info: ProcInfo },
+    Proc {
+        info: ProcInfo,
+    },
     /// A one-shot process finished (`WaitFor::Exit`).
-    Exited { info: ProcInfo, code: Option<i32>, output_tail: Vec<String> },
-    List { procs: Vec<ProcInfo> },
-    Error { message: String, output_tail: Vec<String> },
+    Exited {
+        info: ProcInfo,
+        code: Option<i32>,
+        output_tail: Vec<String>,
+    },
+    List {
+        procs: Vec<ProcInfo>,
+    },
+    Error {
+        message: String,
+        output_tail: Vec<String>,
+    },
 }
 
 /// Something that happened to a supervised process, pushed to the manager.

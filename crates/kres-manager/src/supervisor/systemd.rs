@@ -1,0 +1,78 @@
+//! Notifications to systemd (`Type=notify`): the supervisor is the service's main process, so it is the one that
+//! talks to `$NOTIFY_SOCKET`. The variable never reaches the children (see [`super::process`]).
+
+use std::io;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+
+/// The variable systemd sets for `Type=notify` services.
+pub const ENV_NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
+
+#[derive(Debug)]
+pub struct Systemd {
+    socket: UnixDatagram,
+    addr: SocketAddr,
+    name: String,
+}
+
+impl Systemd {
+    /// The notifier for `$NOTIFY_SOCKET`, or `None` when not started by systemd (or the address is unusable,
+    /// which is logged).
+    pub fn from_env() -> Option<Systemd> {
+        let name = std::env::var(ENV_NOTIFY_SOCKET).ok().filter(|s| !s.is_empty())?;
+        match Systemd::connect(&name) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!("cannot use {ENV_NOTIFY_SOCKET}={name}: {e}; systemd will not be notified");
+                None
+            }
+        }
+    }
+
+    fn connect(name: &str) -> io::Result<Systemd> {
+        let addr = if let Some(abstract_name) = name.strip_prefix('@') {
+            SocketAddr::from_abstract_name(abstract_name.as_bytes())?
+        } else if name.starts_with('/') {
+            SocketAddr::from_pathname(name)?
+        } else {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "only unix socket paths and @abstract names"));
+        };
+        let socket = UnixDatagram::unbound()?;
+        socket.set_nonblocking(true)?;
+        Ok(Systemd { socket, addr, name: name.to_string() })
+    }
+
+    /// Sends `state` (newline-separated `KEY=value` assignments) as one datagram. Failures are logged only:
+    /// systemd being unreachable must not stop the resolver.
+    pub fn notify(&self, state: &str) {
+        tracing::debug!("notifying systemd: {}", state.replace('\n', ", "));
+        if let Err(e) = self.socket.send_to_addr(state.as_bytes(), &self.addr) {
+            tracing::warn!("cannot notify systemd at {}: {e}", self.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sends_to_paths_and_abstract_sockets() {
+        let path = std::env::temp_dir().join(format!("kres-systemd-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let server = UnixDatagram::bind(&path).unwrap();
+        Systemd::connect(path.to_str().unwrap()).unwrap().notify("READY=1\nSTATUS=Ready");
+        let mut buf = [0u8; 100];
+        let n = server.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1\nSTATUS=Ready");
+        std::fs::remove_file(&path).unwrap();
+
+        let name = format!("kres-systemd-test-{}", std::process::id());
+        let server = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+        Systemd::connect(&format!("@{name}")).unwrap().notify("STOPPING=1");
+        let n = server.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"STOPPING=1");
+
+        assert!(Systemd::connect("vsock:2:1").is_err());
+    }
+}
