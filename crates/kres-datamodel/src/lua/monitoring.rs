@@ -31,7 +31,9 @@ pub(super) fn worker(lua: &mut Lua, monitoring: &MonitoringSchema, cx: &RenderCo
         lua.line("modules.load('stats')");
         lua.blank();
     }
-    lua.line("-- The manager collects metrics with this when /monitoring/metrics is 'lazy' (stats is loaded on first use).");
+    lua.line(
+        "-- The manager collects metrics with this when /monitoring/metrics is 'lazy' (stats is loaded on first use).",
+    );
     lua.line("function collect_lazy_statistics()");
     lua.line("    if stats == nil then");
     lua.line("        modules.load('stats')");
@@ -39,7 +41,9 @@ pub(super) fn worker(lua: &mut Lua, monitoring: &MonitoringSchema, cx: &RenderCo
     lua.line("    return stats.list()");
     lua.line("end");
     lua.blank();
-    lua.line("-- The manager collects metrics with this when /monitoring/metrics is 'always' (stats is loaded at start).");
+    lua.line(
+        "-- The manager collects metrics with this when /monitoring/metrics is 'always' (stats is loaded at start).",
+    );
     lua.line("function collect_statistics()");
     lua.line("    return stats.list()");
     lua.line("end");

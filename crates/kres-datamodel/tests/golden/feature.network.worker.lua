@@ -73,7 +73,6 @@ net.listen('127.0.0.1', 853, { kind = 'tls', freebind = false })
 net.listen('127.0.0.1', 8443, { kind = 'doh2', freebind = false })
 net.listen('127.0.0.1', 80, { kind = 'doh2-insecure', freebind = false })
 net.listen('127.0.0.1', 853, { kind = 'doq', freebind = true })
-net.listen('/run/knot-resolver/dns.sock', nil, { kind = 'dns', freebind = false })
 
 -- DNSSEC section ------------------------------------------------------
 modules.load('ta_sentinel')

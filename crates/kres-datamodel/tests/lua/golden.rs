@@ -31,9 +31,11 @@ fn check(name: &str, actual: &str) -> Option<String> {
     if expected == actual {
         return None;
     }
-    let line = expected.lines().zip(actual.lines()).position(|(e, a)| e != a).unwrap_or_else(|| {
-        expected.lines().count().min(actual.lines().count())
-    });
+    let line = expected
+        .lines()
+        .zip(actual.lines())
+        .position(|(e, a)| e != a)
+        .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
     Some(format!(
         "{} differs from the rendered Lua at line {}:\n  golden:   {:?}\n  rendered: {:?}\n(review and regenerate with UPDATE_GOLDEN=1)",
         path.display(),
@@ -68,7 +70,12 @@ fn feature_configs_match_golden_files() {
         let config = load_file(&path, &dir);
         let (worker, loader) = render_both(&config);
         let normalize = |s: &str| s.replace(&dir_text, FEATURE_DIR_PLACEHOLDER);
-        check_config(&format!("feature.{}", config_name(&path)), &normalize(&worker), &normalize(&loader), &mut problems);
+        check_config(
+            &format!("feature.{}", config_name(&path)),
+            &normalize(&worker),
+            &normalize(&loader),
+            &mut problems,
+        );
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
