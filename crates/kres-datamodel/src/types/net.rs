@@ -120,6 +120,9 @@ impl IpNetwork {
         let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix_text {
             None => max,
+            Some(p) if addr.is_ipv4() && p.contains('.') => ipv4_mask_prefix(p).ok_or_else(|| {
+                format!("'{text}' is not a valid IP network: '{p}' is neither a netmask nor a hostmask")
+            })?,
             Some(p) => {
                 let v = (!p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
                     .then(|| p.parse::<u8>().ok())
@@ -151,6 +154,19 @@ impl IpNetwork {
             }
             _ => false,
         }
+    }
+}
+
+/// The prefix length of an IPv4 netmask (`255.255.0.0`) or hostmask (`0.0.255.255`), as Python's `ipaddress`
+/// (and so the reference) accepts them after the `/`.
+fn ipv4_mask_prefix(mask: &str) -> Option<u8> {
+    let bits = u32::from(mask.parse::<Ipv4Addr>().ok()?);
+    if bits.leading_ones() + bits.trailing_zeros() == 32 {
+        Some(bits.leading_ones() as u8)
+    } else if bits.leading_zeros() + bits.trailing_ones() == 32 {
+        Some(bits.leading_zeros() as u8)
+    } else {
+        None
     }
 }
 
@@ -325,3 +341,20 @@ parsed_text!(InterfacePort, json!({"type": "string"}));
 parsed_text!(InterfaceOptionalPort, json!({"type": "string"}));
 parsed_text!(IpAddressPort, json!({"type": "string"}));
 parsed_text!(IpAddressOptionalPort, json!({"type": "string"}));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_network_netmask_and_hostmask_forms() {
+        let net = |t: &str| IpNetwork::parse(t).map(|n| n.as_str().to_owned());
+        assert_eq!(net("10.0.0.0/255.0.0.0").as_deref(), Ok("10.0.0.0/8"));
+        assert_eq!(net("10.0.0.0/0.255.255.255").as_deref(), Ok("10.0.0.0/8"));
+        assert_eq!(net("0.0.0.0/0.0.0.0").as_deref(), Ok("0.0.0.0/0"));
+        assert_eq!(net("10.1.2.3/255.255.255.255").as_deref(), Ok("10.1.2.3/32"));
+        assert!(net("10.0.0.0/255.0.255.0").is_err());
+        assert!(net("10.0.0.1/255.0.0.0").is_err(), "host bits");
+        assert!(net("2001:db8::/255.255.0.0").is_err(), "no masks for IPv6");
+    }
+}
