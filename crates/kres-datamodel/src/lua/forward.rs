@@ -5,7 +5,7 @@
 //! forwarding rules.
 
 use super::escape::quote;
-use super::{Lua, boolean, string_table};
+use super::{Batched, Lua, boolean, string_table};
 use crate::config::{FallbackSchema, ForwardSchema, ForwardServer};
 
 /// `policy.rule_forward_add(<subtree>, {dnssec, auth}, {<targets>})` per subtree.
@@ -13,6 +13,7 @@ pub(super) fn rules(lua: &mut Lua, forward: &[ForwardSchema]) {
     if forward.is_empty() {
         lua.line("-- No forwarding rules.");
     }
+    let lua = &mut Batched::new(lua);
     for item in forward {
         let options =
             format!("{{ dnssec = {}, auth = {} }}", boolean(item.options.dnssec), boolean(item.options.authoritative));

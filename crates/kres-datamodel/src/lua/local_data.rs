@@ -2,7 +2,7 @@
 //! by the policy-loader.
 
 use super::escape::{long_bracket, quote};
-use super::{Lua, boolean, string_table};
+use super::{Batched, Lua, boolean, string_table};
 use crate::config::{LocalDataSchema, RpzLog, RpzSchema, RuleSchema, RuleSubtree};
 use crate::types::{IdPattern, TimeUnit};
 
@@ -31,6 +31,7 @@ pub(super) fn policy_loader(lua: &mut Lua, local_data: &LocalDataSchema) {
     lua.line("modules = { 'hints > iterate' }");
     let ttl = local_data.ttl.as_ref();
     let defaults = RuleArgs::new(ttl, &[], local_data.nodata);
+    let lua = &mut Batched::new(lua);
     for (name, address) in local_data.address_pairs() {
         local_address(lua, name.punycode(), &address.addr.to_string(), &defaults);
     }
@@ -49,7 +50,7 @@ pub(super) fn policy_loader(lua: &mut Lua, local_data: &LocalDataSchema) {
     }
 }
 
-fn rule(lua: &mut Lua, rule: &RuleSchema, local_data: &LocalDataSchema) {
+fn rule(lua: &mut Batched, rule: &RuleSchema, local_data: &LocalDataSchema) {
     let args = RuleArgs::new(
         rule.ttl.as_ref().or(local_data.ttl.as_ref()),
         rule.tag_list(),
@@ -83,7 +84,7 @@ fn rule(lua: &mut Lua, rule: &RuleSchema, local_data: &LocalDataSchema) {
     }
 }
 
-fn local_address(lua: &mut Lua, name: &str, address: &str, args: &RuleArgs) {
+fn local_address(lua: &mut Batched, name: &str, address: &str, args: &RuleArgs) {
     lua.line(format!(
         "assert(C.kr_rule_local_address({}, {}, {}, {}, {}, C.KR_RULE_OPTS_DEFAULT) == 0)",
         quote(name),
@@ -94,7 +95,7 @@ fn local_address(lua: &mut Lua, name: &str, address: &str, args: &RuleArgs) {
     ));
 }
 
-fn local_hosts(lua: &mut Lua, file: &str, args: &RuleArgs) {
+fn local_hosts(lua: &mut Batched, file: &str, args: &RuleArgs) {
     lua.line(format!(
         "assert(C.kr_rule_local_hosts({}, {}, {}, {}, C.KR_RULE_OPTS_DEFAULT) == 0)",
         quote(file),
@@ -117,7 +118,8 @@ enum Opts<'a> {
     Rpz(&'a RpzSchema),
 }
 
-fn zonefile(lua: &mut Lua, input: Zonefile, args: &RuleArgs, opts: Option<Opts>) {
+fn zonefile(lua: &mut Batched, input: Zonefile, args: &RuleArgs, opts: Option<Opts>) {
+    let lua = lua.statement();
     lua.line("do");
     lua.line("    local rrs = ffi.new('struct kr_rule_zonefile_config')");
     lua.line(format!("    rrs.ttl = {}", args.ttl));

@@ -206,6 +206,48 @@ impl Lua {
     }
 }
 
+/// A run of independent statements (rules) that may be long. LuaJIT allows at most 65536 constants per function
+/// and the main chunk would exceed that with some 30 000 local-data addresses (two strings each), so after the
+/// first [`Batched::SIZE`] statements every further batch is wrapped in a function of its own.
+pub(crate) struct Batched<'a> {
+    lua: &'a mut Lua,
+    count: usize,
+}
+
+impl<'a> Batched<'a> {
+    pub(crate) const SIZE: usize = 1000;
+
+    pub(crate) fn new(lua: &'a mut Lua) -> Self {
+        Batched { lua, count: 0 }
+    }
+
+    /// The writer for the next statement (which may span several lines).
+    pub(crate) fn statement(&mut self) -> &mut Lua {
+        if self.count > 0 && self.count.is_multiple_of(Self::SIZE) {
+            if self.count > Self::SIZE {
+                self.lua.line("end)() end");
+            }
+            // `do` first: a line starting with `(` would continue the previous statement as a call.
+            self.lua.line("do (function() -- more rules (a function has room for 65536 constants)");
+        }
+        self.count += 1;
+        self.lua
+    }
+
+    /// A one-line statement.
+    pub(crate) fn line(&mut self, line: impl AsRef<str>) {
+        self.statement().line(line);
+    }
+}
+
+impl Drop for Batched<'_> {
+    fn drop(&mut self) {
+        if self.count > Self::SIZE {
+            self.lua.line("end)() end");
+        }
+    }
+}
+
 /// `true` / `false`.
 pub(crate) fn boolean(value: bool) -> &'static str {
     if value { "true" } else { "false" }

@@ -4,13 +4,14 @@
 //! built here only from typed values (flags, a number, tags validated as `[a-z0-9-]`), never from free text.
 
 use super::escape::quote;
-use super::{Lua, string_table};
+use super::{Batched, Lua, string_table};
 use crate::config::{ViewAnswer, ViewProtocol, ViewSchema};
 
 pub(super) fn policy_loader(lua: &mut Lua, views: &[ViewSchema]) {
     if views.is_empty() {
         lua.line("-- No views.");
     }
+    let lua = &mut Batched::new(lua);
     for view in views {
         let dst = view.dst_subnet.as_ref().map_or("", |s| s.as_str());
         let protocols = protocol_set(view.protocols.as_deref().unwrap_or_default());

@@ -580,6 +580,29 @@ fn feature_lua_script_only() {
     assert!(!d.rundir.join("control/0").exists(), "script-only: no generated control socket");
 }
 
+/// More local data than fits the constants of one Lua function (the reference's output fails to load with
+/// "main function has more than 65536 constants").
+#[test]
+fn many_local_data_addresses() {
+    require_sid_root();
+    let addresses: serde_json::Map<String, Value> = (0..40_000u32)
+        .map(|i| (format!("h{i}.many.example"), json!(format!("10.0.{}.{}", i / 256, i % 256))))
+        .collect();
+    let dir = TempDir::new("many");
+    let mut doc = json!({
+        "views": [{"subnets": ["127.0.0.3"], "tags": ["t"]}],
+        "local-data": {
+            "addresses": addresses,
+            "rules": [{"name": "tagged.many.example", "address": "192.0.2.3", "tags": ["t"]}],
+        },
+    });
+    let listeners = sandbox(&mut doc, dir.path());
+    let d = deploy_json(&doc, "40000 addresses", Path::new("/"), dir, listeners);
+    d.expect_addresses("h0.many.example", "A", &[], &["10.0.0.0"]);
+    d.expect_addresses("h39999.many.example", "A", &[], &["10.0.156.63"]);
+    d.expect_addresses("tagged.many.example", "A", &["-b", "127.0.0.3"], &["192.0.2.3"]);
+}
+
 // ----- hostile strings ------------------------------------------------------------------------------------------
 
 /// Hostile text in every string that real kresd can take without failing: nsid, hostname, zone data, paths of
