@@ -334,7 +334,10 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<V
         return Ok(Value::Int(i));
     }
     if looks_like_yaml11_int(text) {
-        return Err(format!("integer '{text}' is out of range"));
+        // Too large for 64 bits: keep it a number so that validation reports it at its path (an integer field
+        // rejects it as out of range) instead of failing the whole document.
+        let digits: String = text.chars().filter(|c| *c != '_').collect();
+        return digits.parse::<f64>().map(Value::Float).map_err(|_| format!("'{text}' is not a number"));
     }
     if let Some(f) = yaml11_float(text) {
         return Ok(Value::Float(f));
@@ -466,6 +469,7 @@ mod tests {
         assert_eq!(yaml(""), Value::Null);
         assert_eq!(yaml("10MB"), Value::Str("10MB".into()));
         assert_eq!(yaml("y"), Value::Str("y".into()));
+        assert_eq!(yaml("99999999999999999999999"), Value::Float(99999999999999999999999.0));
     }
 
     #[test]
