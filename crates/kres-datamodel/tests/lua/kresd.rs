@@ -341,6 +341,28 @@ fn test_rate_limiting() {
     d.expect_addresses("localhost", "A", &[], &["127.0.0.1"]);
 }
 
+/// Without SYSTEMD_INSTANCE the worker still starts, without a control socket, and says why.
+#[test]
+fn worker_without_systemd_instance_logs_an_error() {
+    require_sid_root();
+    let dir = TempDir::new("noinstance");
+    let mut doc = json!({});
+    let listeners = sandbox(&mut doc, dir.path());
+    let opts = ValidationOptions::new(false, "/", SystemFacts::fixed());
+    let config = validate(&Node::from_json(&doc), &opts).expect("valid");
+    let rundir = config.rundir.path().to_path_buf();
+    run_policy_loader(&rundir, &render(&config, RenderTarget::PolicyLoader).expect("renders"), "empty config");
+    let worker = Kresd::builder()
+        .rundir(&rundir)
+        .config("kresd0.conf", &render(&config, RenderTarget::Worker).expect("renders"))
+        .start()
+        .unwrap_or_else(|e| panic!("the worker did not start: {e}"));
+    assert!(worker.stderr().contains("SYSTEMD_INSTANCE is not set"), "{}", worker.stderr());
+    assert!(!rundir.join("control/0").exists());
+    let answer = try_kdig("127.0.0.1", listeners[0].port, "localhost", "A", &[]).expect("an answer");
+    assert_eq!(answer.addresses(), ["127.0.0.1"]);
+}
+
 // ----- feature configs ------------------------------------------------------------------------------------------
 
 /// Each runnable feature config has its own test below; this one notices a new feature config.
