@@ -98,9 +98,7 @@ fn python_float_repr(f: f64) -> String {
     }
     // `{:e}` gives the shortest round-trip digits, e.g. "-1.2345e-7", "1e16", "0e0".
     let scientific = format!("{f:e}");
-    let (mantissa, exponent) = scientific
-        .split_once('e')
-        .unwrap_or((scientific.as_str(), "0"));
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((scientific.as_str(), "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
     let (sign, mantissa) = match mantissa.strip_prefix('-') {
         Some(rest) => ("-", rest),
@@ -132,12 +130,7 @@ fn python_float_repr(f: f64) -> String {
             out.push('.');
             out.push_str(&digits[1..]);
         }
-        let _ = write!(
-            out,
-            "e{}{:02}",
-            if exponent < 0 { '-' } else { '+' },
-            exponent.unsigned_abs()
-        );
+        let _ = write!(out, "e{}{:02}", if exponent < 0 { '-' } else { '+' }, exponent.unsigned_abs());
     }
     out
 }
@@ -231,10 +224,7 @@ mod tests {
                 r#"{"workers": 2, "network": {"listen": [{"interface": "127.0.0.1", "port": 5353}]}, "cache": {"size-max": "100M"}}"#,
                 "mtZFVYge_GF_hZzLTplh",
             ),
-            (
-                r#"{"lua": {"script": "-- žluťoučký kůň 😀"}, "ratio": 0.5, "big": 1e16}"#,
-                "V9vnQrWw0SkuUfLcVFao",
-            ),
+            (r#"{"lua": {"script": "-- žluťoučký kůň 😀"}, "ratio": 0.5, "big": 1e16}"#, "V9vnQrWw0SkuUfLcVFao"),
         ];
         for (input, expected) in cases {
             let tag = etag(&doc(input));
@@ -245,10 +235,7 @@ mod tests {
 
     #[test]
     fn etag_ignores_member_order() {
-        assert_eq!(
-            etag(&json!({"a": 1, "b": [1, 2]})),
-            etag(&doc(r#"{"b": [1, 2], "a": 1}"#))
-        );
+        assert_eq!(etag(&json!({"a": 1, "b": [1, 2]})), etag(&doc(r#"{"b": [1, 2], "a": 1}"#)));
         assert_ne!(etag(&json!({"a": 1})), etag(&json!({"a": 1.0})));
         assert_ne!(etag(&json!([1, 2])), etag(&json!([2, 1])));
     }

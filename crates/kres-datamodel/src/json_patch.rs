@@ -14,29 +14,12 @@ use crate::json_pointer::{JsonPointer, ListSlot, PointerError, kind_of};
 /// One parsed RFC 6902 operation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
-    Add {
-        path: JsonPointer,
-        value: Value,
-    },
-    Remove {
-        path: JsonPointer,
-    },
-    Replace {
-        path: JsonPointer,
-        value: Value,
-    },
-    Move {
-        from: JsonPointer,
-        path: JsonPointer,
-    },
-    Copy {
-        from: JsonPointer,
-        path: JsonPointer,
-    },
-    Test {
-        path: JsonPointer,
-        value: Value,
-    },
+    Add { path: JsonPointer, value: Value },
+    Remove { path: JsonPointer },
+    Replace { path: JsonPointer, value: Value },
+    Move { from: JsonPointer, path: JsonPointer },
+    Copy { from: JsonPointer, path: JsonPointer },
+    Test { path: JsonPointer, value: Value },
 }
 
 /// Why one operation of a patch failed.
@@ -47,10 +30,7 @@ pub enum StepError {
     #[error("the operation has no '{0}' member")]
     MissingMember(&'static str),
     #[error("the '{member}' member must be a string, not {kind}")]
-    NotAString {
-        member: &'static str,
-        kind: &'static str,
-    },
+    NotAString { member: &'static str, kind: &'static str },
     #[error("unknown op '{0}': expected add, remove, replace, move, copy or test")]
     UnknownOp(String),
     /// The `path` pointer is malformed, or its target is unusable for this op.
@@ -63,15 +43,8 @@ pub enum StepError {
     MoveIntoChild { from: String, path: String },
     #[error("cannot remove the whole document")]
     RemoveRoot,
-    #[error(
-        "test failed: the value at {} is {actual}, not {expected}",
-        shown(path)
-    )]
-    TestFailed {
-        path: String,
-        actual: String,
-        expected: String,
-    },
+    #[error("test failed: the value at {} is {actual}, not {expected}", shown(path))]
+    TestFailed { path: String, actual: String, expected: String },
 }
 
 /// Why a patch could not be applied. The document is unchanged.
@@ -83,12 +56,7 @@ pub enum PatchError {
     NotAList(&'static str),
     /// Operation number `step` (0-based) failed; `op` and `path` are the raw members when they are strings.
     #[error("step {step}{}: {error}", label(op.as_deref(), path.as_deref()))]
-    Step {
-        step: usize,
-        op: Option<String>,
-        path: Option<String>,
-        error: Box<StepError>,
-    },
+    Step { step: usize, op: Option<String>, path: Option<String>, error: Box<StepError> },
 }
 
 impl PatchError {
@@ -159,34 +127,14 @@ impl Operation {
         let op = string_member(members, "op")?;
         let path = || pointer_member(members, "path", StepError::Path);
         let from = || pointer_member(members, "from", StepError::From);
-        let value = || {
-            members
-                .get("value")
-                .cloned()
-                .ok_or(StepError::MissingMember("value"))
-        };
+        let value = || members.get("value").cloned().ok_or(StepError::MissingMember("value"));
         Ok(match op {
-            "add" => Self::Add {
-                path: path()?,
-                value: value()?,
-            },
+            "add" => Self::Add { path: path()?, value: value()? },
             "remove" => Self::Remove { path: path()? },
-            "replace" => Self::Replace {
-                path: path()?,
-                value: value()?,
-            },
-            "move" => Self::Move {
-                from: from()?,
-                path: path()?,
-            },
-            "copy" => Self::Copy {
-                from: from()?,
-                path: path()?,
-            },
-            "test" => Self::Test {
-                path: path()?,
-                value: value()?,
-            },
+            "replace" => Self::Replace { path: path()?, value: value()? },
+            "move" => Self::Move { from: from()?, path: path()? },
+            "copy" => Self::Copy { from: from()?, path: path()? },
+            "test" => Self::Test { path: path()?, value: value()? },
             other => return Err(StepError::UnknownOp(other.to_owned())),
         })
     }
@@ -195,9 +143,7 @@ impl Operation {
     pub fn apply(&self, doc: &mut Value) -> Result<(), StepError> {
         match self {
             Self::Add { path, value } => add(doc, path, value.clone()).map_err(StepError::Path),
-            Self::Remove { path } => remove(doc, path)
-                .map(drop)
-                .map_err(|e| e.into_step(StepError::Path)),
+            Self::Remove { path } => remove(doc, path).map(drop).map_err(|e| e.into_step(StepError::Path)),
             Self::Replace { path, value } => {
                 *path.get_mut(doc).map_err(StepError::Path)? = value.clone();
                 Ok(())
@@ -208,10 +154,7 @@ impl Operation {
                     return Ok(());
                 }
                 if path.starts_with(from) {
-                    return Err(StepError::MoveIntoChild {
-                        from: from.to_string(),
-                        path: path.to_string(),
-                    });
+                    return Err(StepError::MoveIntoChild { from: from.to_string(), path: path.to_string() });
                 }
                 // `path` is resolved after the removal (RFC 6902 section 4.4), and the removal may shift list
                 // indices; work on a scratch copy so that a bad `path` leaves `doc` unchanged.
@@ -242,17 +185,11 @@ impl Operation {
     }
 }
 
-fn string_member<'a>(
-    members: &'a Map<String, Value>,
-    name: &'static str,
-) -> Result<&'a str, StepError> {
+fn string_member<'a>(members: &'a Map<String, Value>, name: &'static str) -> Result<&'a str, StepError> {
     match members.get(name) {
         None => Err(StepError::MissingMember(name)),
         Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(StepError::NotAString {
-            member: name,
-            kind: kind_of(other),
-        }),
+        Some(other) => Err(StepError::NotAString { member: name, kind: kind_of(other) }),
     }
 }
 
@@ -311,10 +248,7 @@ fn remove(doc: &mut Value, path: &JsonPointer) -> Result<Value, RemoveError> {
             None => path.missing_member(last),
         },
         Value::Array(list) => match path.list_slot(list, last).map_err(RemoveError::Pointer)? {
-            ListSlot::Index {
-                index,
-                present: true,
-            } if index < list.len() => return Ok(list.remove(index)),
+            ListSlot::Index { index, present: true } if index < list.len() => return Ok(list.remove(index)),
             slot => path.absent_item(list.len(), slot, last),
         },
         scalar => path.not_a_container(scalar, last),
@@ -330,25 +264,13 @@ pub fn parse_patch(patch: &Value) -> Result<Vec<Operation>, PatchError> {
     steps
         .iter()
         .enumerate()
-        .map(|(step, operation)| {
-            Operation::from_value(operation).map_err(|error| step_error(step, operation, error))
-        })
+        .map(|(step, operation)| Operation::from_value(operation).map_err(|error| step_error(step, operation, error)))
         .collect()
 }
 
 fn step_error(step: usize, operation: &Value, error: StepError) -> PatchError {
-    let member = |name: &str| {
-        operation
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    PatchError::Step {
-        step,
-        op: member("op"),
-        path: member("path"),
-        error: Box::new(error),
-    }
+    let member = |name: &str| operation.get(name).and_then(Value::as_str).map(str::to_owned);
+    PatchError::Step { step, op: member("op"), path: member("path"), error: Box::new(error) }
 }
 
 /// Applies an RFC 6902 patch to a copy of `doc` and returns the result; `doc` itself is never changed.
@@ -359,14 +281,12 @@ pub fn apply_patch(doc: &Value, patch: &Value) -> Result<Value, PatchError> {
     let operations = parse_patch(patch)?;
     let mut result = doc.clone();
     for (step, operation) in operations.iter().enumerate() {
-        operation
-            .apply(&mut result)
-            .map_err(|error| PatchError::Step {
-                step,
-                op: Some(operation.name().to_owned()),
-                path: Some(operation.path().to_string()),
-                error: Box::new(error),
-            })?;
+        operation.apply(&mut result).map_err(|error| PatchError::Step {
+            step,
+            op: Some(operation.name().to_owned()),
+            path: Some(operation.path().to_string()),
+            error: Box::new(error),
+        })?;
     }
     Ok(result)
 }
@@ -381,13 +301,9 @@ pub fn apply_patch_text(doc: &Value, text: &str) -> Result<Value, PatchError> {
 pub fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => numbers_equal(x, y),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_equal(x, y))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_equal(x, y)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(key, x)| y.get(key).is_some_and(|y| json_equal(x, y)))
+            x.len() == y.len() && x.iter().all(|(key, x)| y.get(key).is_some_and(|y| json_equal(x, y)))
         }
         _ => a == b,
     }
@@ -395,9 +311,7 @@ pub fn json_equal(a: &Value, b: &Value) -> bool {
 
 fn numbers_equal(x: &Number, y: &Number) -> bool {
     fn integer(n: &Number) -> Option<i128> {
-        n.as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
+        n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from))
     }
     match (integer(x), integer(y)) {
         (Some(x), Some(y)) => x == y,
@@ -418,8 +332,7 @@ fn float_equals_integer(f: f64, i: i128) -> bool {
 /// (`duplicate key 'op' at line 1 column 24`). Otherwise the same as [`serde_json::from_str`].
 pub fn parse_json_strict(text: &str) -> Result<Value, String> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let StrictValue(value) =
-        StrictValue::deserialize(&mut deserializer).map_err(|e| e.to_string())?;
+    let StrictValue(value) = StrictValue::deserialize(&mut deserializer).map_err(|e| e.to_string())?;
     deserializer.end().map_err(|e| e.to_string())?;
     Ok(value)
 }
@@ -520,11 +433,7 @@ impl EditError {
     }
 
     fn classify(error: PointerError) -> Self {
-        if error.is_not_found() {
-            Self::NotFound(error)
-        } else {
-            Self::Invalid(error)
-        }
+        if error.is_not_found() { Self::NotFound(error) } else { Self::Invalid(error) }
     }
 }
 
@@ -536,10 +445,7 @@ pub fn put(doc: &Value, ptr: &JsonPointer, value: Value) -> Result<Value, EditEr
         return Ok(value);
     };
     let mut result = doc.clone();
-    match ptr
-        .walk_mut(&mut result, last)
-        .map_err(EditError::classify)?
-    {
+    match ptr.walk_mut(&mut result, last).map_err(EditError::classify)? {
         Value::Object(members) => {
             members.insert(ptr.tokens()[last].clone(), value);
         }
@@ -562,9 +468,7 @@ pub fn delete(doc: &Value, ptr: &JsonPointer) -> Result<Value, EditError> {
         Ok(_) => Ok(result),
         Err(RemoveError::Root) => Err(EditError::DeleteRoot),
         // Nothing to delete below a scalar either.
-        Err(RemoveError::Pointer(error @ PointerError::NotAContainer { .. })) => {
-            Err(EditError::NotFound(error))
-        }
+        Err(RemoveError::Pointer(error @ PointerError::NotAContainer { .. })) => Err(EditError::NotFound(error)),
         Err(RemoveError::Pointer(error)) => Err(EditError::classify(error)),
     }
 }
@@ -594,10 +498,7 @@ mod tests {
     fn rfc6902_appendix_cases() {
         // A.3 removing an object member
         assert_eq!(
-            patched(
-                json!({"baz": "qux", "foo": "bar"}),
-                json!([{"op": "remove", "path": "/baz"}])
-            ),
+            patched(json!({"baz": "qux", "foo": "bar"}), json!([{"op": "remove", "path": "/baz"}])),
             json!({"foo": "bar"})
         );
         // A.6 moving a value
@@ -610,25 +511,16 @@ mod tests {
         );
         // A.9 testing a value: error
         assert_eq!(
-            failure(
-                json!({"baz": "qux"}),
-                json!([{"op": "test", "path": "/baz", "value": "bar"}])
-            ),
+            failure(json!({"baz": "qux"}), json!([{"op": "test", "path": "/baz", "value": "bar"}])),
             "step 0 (test /baz): test failed: the value at /baz is \"qux\", not \"bar\""
         );
         // A.13 invalid JSON patch document (duplicate "op")
         let text = r#"[{ "op": "add", "path": "/baz", "value": "qux", "op": "remove" }]"#;
         let error = apply_patch_text(&json!({}), text).unwrap_err().to_string();
-        assert!(
-            error.starts_with("the patch is not valid JSON: duplicate key 'op'"),
-            "{error}"
-        );
+        assert!(error.starts_with("the patch is not valid JSON: duplicate key 'op'"), "{error}");
         // A.16 adding an array value
         assert_eq!(
-            patched(
-                json!({"foo": ["bar"]}),
-                json!([{"op": "add", "path": "/foo/-", "value": ["abc", "def"]}])
-            ),
+            patched(json!({"foo": ["bar"]}), json!([{"op": "add", "path": "/foo/-", "value": ["abc", "def"]}])),
             json!({"foo": ["bar", ["abc", "def"]]})
         );
     }
@@ -650,42 +542,18 @@ mod tests {
                 json!([{"op": "frobnicate", "path": "/a"}]),
                 "step 0 (frobnicate /a): unknown op 'frobnicate': expected add, remove, replace, move, copy or test",
             ),
-            (
-                json!([{"path": "/a"}]),
-                "step 0 (/a): the operation has no 'op' member",
-            ),
-            (
-                json!([{"op": "add", "path": "/a"}]),
-                "step 0 (add /a): the operation has no 'value' member",
-            ),
-            (
-                json!([{"op": "add", "value": 1}]),
-                "step 0 (add): the operation has no 'path' member",
-            ),
-            (
-                json!([{"op": "copy", "path": "/a"}]),
-                "step 0 (copy /a): the operation has no 'from' member",
-            ),
-            (
-                json!([{"op": "remove", "path": 3}]),
-                "step 0 (remove): the 'path' member must be a string, not a number",
-            ),
-            (
-                json!([{"op": 3}]),
-                "step 0: the 'op' member must be a string, not a number",
-            ),
-            (
-                json!([[]]),
-                "step 0: the operation must be an object, not a list",
-            ),
+            (json!([{"path": "/a"}]), "step 0 (/a): the operation has no 'op' member"),
+            (json!([{"op": "add", "path": "/a"}]), "step 0 (add /a): the operation has no 'value' member"),
+            (json!([{"op": "add", "value": 1}]), "step 0 (add): the operation has no 'path' member"),
+            (json!([{"op": "copy", "path": "/a"}]), "step 0 (copy /a): the operation has no 'from' member"),
+            (json!([{"op": "remove", "path": 3}]), "step 0 (remove): the 'path' member must be a string, not a number"),
+            (json!([{"op": 3}]), "step 0: the 'op' member must be a string, not a number"),
+            (json!([[]]), "step 0: the operation must be an object, not a list"),
             (
                 json!([{"op": "remove", "path": "a"}]),
                 "step 0 (remove a): 'a' is not a valid JSON pointer: it must be empty (the whole document) or start with '/'",
             ),
-            (
-                json!([{"op": "remove", "path": ""}]),
-                "step 0 (remove \"\"): cannot remove the whole document",
-            ),
+            (json!([{"op": "remove", "path": ""}]), "step 0 (remove \"\"): cannot remove the whole document"),
             (
                 json!([{"op": "move", "from": "/x", "path": "/y"}]),
                 "step 0 (move /y): in 'from': /x: the document root has no member 'x'",
@@ -702,20 +570,14 @@ mod tests {
                 json!([{"op": "add", "path": "/workers/x", "value": 1}]),
                 "step 0 (add /workers/x): /workers/x: cannot look up 'x' (token 2) inside /workers, which is a number, not an object or a list",
             ),
-            (
-                json!({"op": "add"}),
-                "a JSON patch must be a list of operations, not an object",
-            ),
+            (json!({"op": "add"}), "a JSON patch must be a list of operations, not an object"),
         ];
         for (patch, message) in cases {
             assert_eq!(failure(doc.clone(), patch), message);
         }
         // Malformed operations are found before anything runs: step 1 is reported although step 0 would fail too.
-        let error = apply_patch(
-            &doc,
-            &json!([{"op": "remove", "path": "/nope"}, {"op": "oops", "path": ""}]),
-        )
-        .unwrap_err();
+        let error =
+            apply_patch(&doc, &json!([{"op": "remove", "path": "/nope"}, {"op": "oops", "path": ""}])).unwrap_err();
         assert_eq!(error.step(), Some(1));
     }
 
@@ -723,46 +585,18 @@ mod tests {
     fn list_operations() {
         let doc = json!({"l": ["a", "b", "c"]});
         let cases = [
-            (
-                json!({"op": "add", "path": "/l/3", "value": "d"}),
-                json!(["a", "b", "c", "d"]),
-            ),
-            (
-                json!({"op": "add", "path": "/l/-", "value": "d"}),
-                json!(["a", "b", "c", "d"]),
-            ),
+            (json!({"op": "add", "path": "/l/3", "value": "d"}), json!(["a", "b", "c", "d"])),
+            (json!({"op": "add", "path": "/l/-", "value": "d"}), json!(["a", "b", "c", "d"])),
             (json!({"op": "remove", "path": "/l/2"}), json!(["a", "b"])),
-            (
-                json!({"op": "replace", "path": "/l/0", "value": null}),
-                json!([null, "b", "c"]),
-            ),
-            (
-                json!({"op": "move", "from": "/l/0", "path": "/l/-"}),
-                json!(["b", "c", "a"]),
-            ),
-            (
-                json!({"op": "move", "from": "/l/2", "path": "/l/0"}),
-                json!(["c", "a", "b"]),
-            ),
-            (
-                json!({"op": "move", "from": "/l/0", "path": "/l/2"}),
-                json!(["b", "c", "a"]),
-            ),
-            (
-                json!({"op": "copy", "from": "/l/1", "path": "/l/0"}),
-                json!(["b", "a", "b", "c"]),
-            ),
-            (
-                json!({"op": "copy", "from": "/l", "path": "/l/1"}),
-                json!(["a", ["a", "b", "c"], "b", "c"]),
-            ),
+            (json!({"op": "replace", "path": "/l/0", "value": null}), json!([null, "b", "c"])),
+            (json!({"op": "move", "from": "/l/0", "path": "/l/-"}), json!(["b", "c", "a"])),
+            (json!({"op": "move", "from": "/l/2", "path": "/l/0"}), json!(["c", "a", "b"])),
+            (json!({"op": "move", "from": "/l/0", "path": "/l/2"}), json!(["b", "c", "a"])),
+            (json!({"op": "copy", "from": "/l/1", "path": "/l/0"}), json!(["b", "a", "b", "c"])),
+            (json!({"op": "copy", "from": "/l", "path": "/l/1"}), json!(["a", ["a", "b", "c"], "b", "c"])),
         ];
         for (operation, list) in cases {
-            assert_eq!(
-                patched(doc.clone(), json!([operation.clone()])),
-                json!({"l": list}),
-                "{operation}"
-            );
+            assert_eq!(patched(doc.clone(), json!([operation.clone()])), json!({"l": list}), "{operation}");
         }
         for operation in [
             json!({"op": "remove", "path": "/l/3"}),
@@ -781,55 +615,22 @@ mod tests {
     #[test]
     fn object_member_order_is_kept() {
         let doc = json!({"a": 1, "b": 2, "c": 3});
-        let result = patched(
-            doc,
-            json!([{"op": "remove", "path": "/a"}, {"op": "replace", "path": "/b", "value": 0}]),
-        );
-        assert_eq!(
-            result.as_object().unwrap().keys().collect::<Vec<_>>(),
-            ["b", "c"]
-        );
-        let result = patched(
-            json!({"a": 1, "b": 2}),
-            json!([{"op": "add", "path": "/a", "value": 9}]),
-        );
+        let result = patched(doc, json!([{"op": "remove", "path": "/a"}, {"op": "replace", "path": "/b", "value": 0}]));
+        assert_eq!(result.as_object().unwrap().keys().collect::<Vec<_>>(), ["b", "c"]);
+        let result = patched(json!({"a": 1, "b": 2}), json!([{"op": "add", "path": "/a", "value": 9}]));
         assert_eq!(result.to_string(), r#"{"a":9,"b":2}"#);
     }
 
     #[test]
     fn whole_document_operations() {
+        assert_eq!(patched(json!({"a": 1}), json!([{"op": "replace", "path": "", "value": [1]}])), json!([1]));
+        assert_eq!(patched(json!({"a": 1}), json!([{"op": "test", "path": "", "value": {"a": 1.0}}])), json!({"a": 1}));
+        assert_eq!(patched(json!({"a": 1}), json!([{"op": "move", "from": "", "path": ""}])), json!({"a": 1}));
         assert_eq!(
-            patched(
-                json!({"a": 1}),
-                json!([{"op": "replace", "path": "", "value": [1]}])
-            ),
-            json!([1])
-        );
-        assert_eq!(
-            patched(
-                json!({"a": 1}),
-                json!([{"op": "test", "path": "", "value": {"a": 1.0}}])
-            ),
-            json!({"a": 1})
-        );
-        assert_eq!(
-            patched(
-                json!({"a": 1}),
-                json!([{"op": "move", "from": "", "path": ""}])
-            ),
-            json!({"a": 1})
-        );
-        assert_eq!(
-            patched(
-                json!({"a": {"b": 1}}),
-                json!([{"op": "copy", "from": "", "path": "/a/c"}])
-            ),
+            patched(json!({"a": {"b": 1}}), json!([{"op": "copy", "from": "", "path": "/a/c"}])),
             json!({"a": {"b": 1, "c": {"a": {"b": 1}}}})
         );
-        assert_eq!(
-            patched(json!(3), json!([{"op": "add", "path": "", "value": {}}])),
-            json!({})
-        );
+        assert_eq!(patched(json!(3), json!([{"op": "add", "path": "", "value": {}}])), json!({}));
     }
 
     #[test]
@@ -839,22 +640,13 @@ mod tests {
         assert!(json_equal(&json!(0), &json!(-0.0)));
         assert!(json_equal(&json!(u64::MAX), &json!(u64::MAX)));
         assert!(!json_equal(&json!(u64::MAX), &json!(u64::MAX as f64)));
-        assert!(json_equal(
-            &json!(9007199254740992u64),
-            &json!(9007199254740992.0)
-        ));
-        assert!(!json_equal(
-            &json!(9007199254740993u64),
-            &json!(9007199254740992.0)
-        ));
+        assert!(json_equal(&json!(9007199254740992u64), &json!(9007199254740992.0)));
+        assert!(!json_equal(&json!(9007199254740993u64), &json!(9007199254740992.0)));
         assert!(!json_equal(&json!(1), &json!(1.5)));
         assert!(!json_equal(&json!(true), &json!(1)));
         assert!(!json_equal(&json!(null), &json!(0)));
         assert!(!json_equal(&json!("1"), &json!(1)));
-        assert!(json_equal(
-            &json!({"a": [1, {"b": 2}]}),
-            &json!({"a": [1.0, {"b": 2.0}]})
-        ));
+        assert!(json_equal(&json!({"a": [1, {"b": 2}]}), &json!({"a": [1.0, {"b": 2.0}]})));
         assert!(!json_equal(&json!({"a": 1}), &json!({"a": 1, "b": null})));
         assert!(!json_equal(&json!({"a": 1}), &json!({"b": 1})));
         assert!(!json_equal(&json!([1]), &json!([1, 1])));
@@ -863,9 +655,7 @@ mod tests {
     #[test]
     fn strict_json_parsing() {
         assert_eq!(
-            parse_json_strict(
-                r#"{"a": [1, -2, 3.5, true, null, "x\u00e9", {}], "b": {"c": 18446744073709551615}}"#
-            ),
+            parse_json_strict(r#"{"a": [1, -2, 3.5, true, null, "x\u00e9", {}], "b": {"c": 18446744073709551615}}"#),
             Ok(json!({"a": [1, -2, 3.5, true, null, "xé", {}], "b": {"c": u64::MAX}}))
         );
         let error = parse_json_strict(r#"[{"op": "add", "op": "remove"}]"#).unwrap_err();
@@ -874,24 +664,15 @@ mod tests {
         assert!(error.starts_with("duplicate key 'b'"), "{error}");
         // Same key in different objects is fine.
         assert!(parse_json_strict(r#"[{"a": 1}, {"a": 2}, {"b": {"a": 3}}]"#).is_ok());
-        for bad in [
-            "", "[1,]", "{} x", "{'a': 1}", "[1", "nul", "\"\\x\"", "1e999x",
-        ] {
+        for bad in ["", "[1,]", "{} x", "{'a': 1}", "[1", "nul", "\"\\x\"", "1e999x"] {
             assert!(parse_json_strict(bad).is_err(), "{bad}");
         }
         // Deep nesting is an error, not a stack overflow.
         let deep = "[".repeat(100_000);
         assert!(parse_json_strict(&deep).is_err());
-        let error = apply_patch_text(
-            &json!({}),
-            "[{\"op\": \"add\", \"path\": \"/a\", \"value\": 1}] ,",
-        )
-        .unwrap_err();
+        let error = apply_patch_text(&json!({}), "[{\"op\": \"add\", \"path\": \"/a\", \"value\": 1}] ,").unwrap_err();
         assert!(matches!(error, PatchError::Syntax(_)));
-        assert_eq!(
-            apply_patch_text(&json!({}), r#"[{"op": "add", "path": "/a", "value": 1}]"#),
-            Ok(json!({"a": 1}))
-        );
+        assert_eq!(apply_patch_text(&json!({}), r#"[{"op": "add", "path": "/a", "value": 1}]"#), Ok(json!({"a": 1})));
     }
 
     #[test]
@@ -899,10 +680,7 @@ mod tests {
         let doc = json!({"workers": 1, "network": {"listen": [{"interface": "lo"}]}});
         let put_at = |text: &str, value: Value| put(&doc, &ptr(text), value);
         assert_eq!(put_at("/workers", json!(4)).unwrap()["workers"], json!(4));
-        assert_eq!(
-            put_at("/cache", json!({"size-max": "1G"})).unwrap()["cache"],
-            json!({"size-max": "1G"})
-        );
+        assert_eq!(put_at("/cache", json!({"size-max": "1G"})).unwrap()["cache"], json!({"size-max": "1G"}));
         assert_eq!(
             put_at("/network/listen/0", json!({"interface": "eth0"})).unwrap()["network"]["listen"],
             json!([{"interface": "eth0"}])
@@ -915,28 +693,12 @@ mod tests {
             put_at("/network/listen/-", json!(2)).unwrap()["network"]["listen"],
             json!([{"interface": "lo"}, 2])
         );
-        assert_eq!(
-            put_at("", json!({"workers": 8})).unwrap(),
-            json!({"workers": 8})
-        );
+        assert_eq!(put_at("", json!({"workers": 8})).unwrap(), json!({"workers": 8}));
         assert!(put_at("/a/b", json!(1)).unwrap_err().is_not_found());
-        assert!(
-            put_at("/network/listen/2", json!(1))
-                .unwrap_err()
-                .is_not_found()
-        );
-        assert!(matches!(
-            put_at("/network/listen/x", json!(1)),
-            Err(EditError::Invalid(_))
-        ));
-        assert!(matches!(
-            put_at("/workers/x", json!(1)),
-            Err(EditError::Invalid(_))
-        ));
-        assert_eq!(
-            put_at("/a/b", json!(1)).unwrap_err().to_string(),
-            "/a/b: the document root has no member 'a'"
-        );
+        assert!(put_at("/network/listen/2", json!(1)).unwrap_err().is_not_found());
+        assert!(matches!(put_at("/network/listen/x", json!(1)), Err(EditError::Invalid(_))));
+        assert!(matches!(put_at("/workers/x", json!(1)), Err(EditError::Invalid(_))));
+        assert_eq!(put_at("/a/b", json!(1)).unwrap_err().to_string(), "/a/b: the document root has no member 'a'");
     }
 
     #[test]
@@ -947,60 +709,28 @@ mod tests {
             delete_at("/workers").unwrap(),
             json!({"network": {"listen": [{"interface": "lo"}, {"interface": "eth0"}]}})
         );
-        assert_eq!(
-            delete_at("/network/listen/0").unwrap()["network"]["listen"],
-            json!([{"interface": "eth0"}])
-        );
-        for missing in [
-            "/cache",
-            "/cache/size-max",
-            "/network/listen/2",
-            "/network/listen/-",
-            "/workers/x",
-        ] {
+        assert_eq!(delete_at("/network/listen/0").unwrap()["network"]["listen"], json!([{"interface": "eth0"}]));
+        for missing in ["/cache", "/cache/size-max", "/network/listen/2", "/network/listen/-", "/workers/x"] {
             assert!(delete_at(missing).unwrap_err().is_not_found(), "{missing}");
         }
-        assert!(matches!(
-            delete_at("/network/listen/01"),
-            Err(EditError::Invalid(_))
-        ));
+        assert!(matches!(delete_at("/network/listen/01"), Err(EditError::Invalid(_))));
         assert_eq!(delete_at(""), Err(EditError::DeleteRoot));
     }
 
     #[test]
     fn operations_parse_and_apply_one_by_one() {
-        let operation =
-            Operation::from_value(&json!({"op": "copy", "from": "/a", "path": "/b", "extra": 1}))
-                .unwrap();
-        assert_eq!(
-            operation,
-            Operation::Copy {
-                from: ptr("/a"),
-                path: ptr("/b")
-            }
-        );
-        assert_eq!(
-            (operation.name(), operation.path().to_string().as_str()),
-            ("copy", "/b")
-        );
+        let operation = Operation::from_value(&json!({"op": "copy", "from": "/a", "path": "/b", "extra": 1})).unwrap();
+        assert_eq!(operation, Operation::Copy { from: ptr("/a"), path: ptr("/b") });
+        assert_eq!((operation.name(), operation.path().to_string().as_str()), ("copy", "/b"));
         let mut doc = json!({"a": 1});
         operation.apply(&mut doc).unwrap();
         assert_eq!(doc, json!({"a": 1, "b": 1}));
         // A failed move leaves the document unchanged even when applied in place.
         let mut doc = json!({"l": [1, 2]});
-        let bad_move = Operation::Move {
-            from: ptr("/l/0"),
-            path: ptr("/l/2"),
-        };
+        let bad_move = Operation::Move { from: ptr("/l/0"), path: ptr("/l/2") };
         assert!(bad_move.apply(&mut doc).is_err());
         assert_eq!(doc, json!({"l": [1, 2]}));
         let parsed = parse_patch(&json!([{"op": "test", "path": "/a", "value": null}])).unwrap();
-        assert_eq!(
-            parsed,
-            [Operation::Test {
-                path: ptr("/a"),
-                value: Value::Null
-            }]
-        );
+        assert_eq!(parsed, [Operation::Test { path: ptr("/a"), value: Value::Null }]);
     }
 }

@@ -20,9 +20,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PointerError {
     /// The text is neither empty nor starts with `/`.
-    #[error(
-        "'{pointer}' is not a valid JSON pointer: it must be empty (the whole document) or start with '/'"
-    )]
+    #[error("'{pointer}' is not a valid JSON pointer: it must be empty (the whole document) or start with '/'")]
     MissingLeadingSlash { pointer: String },
 
     /// A `~` not followed by `0` or `1`.
@@ -31,11 +29,7 @@ pub enum PointerError {
          and '~1' (for '/') are allowed",
         position + 1
     )]
-    BadEscape {
-        pointer: String,
-        position: usize,
-        escape: String,
-    },
+    BadEscape { pointer: String, position: usize, escape: String },
 
     /// A token used on a list that is not a well-formed index.
     #[error(
@@ -44,21 +38,11 @@ pub enum PointerError {
         position + 1,
         location(parent)
     )]
-    BadIndex {
-        pointer: String,
-        position: usize,
-        token: String,
-        parent: String,
-    },
+    BadIndex { pointer: String, position: usize, token: String, parent: String },
 
     /// A list index at or past the end of the list (at the end: only `add` can use it).
     #[error("{pointer}: index {index} is out of range (the list has {})", items(*len))]
-    IndexOutOfRange {
-        pointer: String,
-        position: usize,
-        index: String,
-        len: usize,
-    },
+    IndexOutOfRange { pointer: String, position: usize, index: String, len: usize },
 
     /// `-` where a value is needed.
     #[error(
@@ -66,20 +50,11 @@ pub enum PointerError {
         position + 1,
         location(parent)
     )]
-    PastEnd {
-        pointer: String,
-        position: usize,
-        parent: String,
-    },
+    PastEnd { pointer: String, position: usize, parent: String },
 
     /// An object without the named member.
     #[error("{pointer}: {} has no member '{token}'", capitalized_location(parent))]
-    MissingMember {
-        pointer: String,
-        position: usize,
-        token: String,
-        parent: String,
-    },
+    MissingMember { pointer: String, position: usize, token: String, parent: String },
 
     /// A token applied to a scalar (string, number, boolean or null).
     #[error(
@@ -87,13 +62,7 @@ pub enum PointerError {
         position + 1,
         location(parent)
     )]
-    NotAContainer {
-        pointer: String,
-        position: usize,
-        token: String,
-        parent: String,
-        kind: &'static str,
-    },
+    NotAContainer { pointer: String, position: usize, token: String, parent: String, kind: &'static str },
 }
 
 impl PointerError {
@@ -113,35 +82,20 @@ impl PointerError {
     /// True when the pointer is well-formed, but the document has nothing at it (or above it): a missing member,
     /// an index past the end, `-`. An HTTP layer maps these to "not found"; the other errors are bad requests.
     pub fn is_not_found(&self) -> bool {
-        matches!(
-            self,
-            Self::IndexOutOfRange { .. } | Self::PastEnd { .. } | Self::MissingMember { .. }
-        )
+        matches!(self, Self::IndexOutOfRange { .. } | Self::PastEnd { .. } | Self::MissingMember { .. })
     }
 }
 
 fn items(len: usize) -> String {
-    if len == 1 {
-        "1 item".to_owned()
-    } else {
-        format!("{len} items")
-    }
+    if len == 1 { "1 item".to_owned() } else { format!("{len} items") }
 }
 
 fn location(parent: &str) -> String {
-    if parent.is_empty() {
-        "the document root".to_owned()
-    } else {
-        parent.to_owned()
-    }
+    if parent.is_empty() { "the document root".to_owned() } else { parent.to_owned() }
 }
 
 fn capitalized_location(parent: &str) -> String {
-    if parent.is_empty() {
-        "the document root".to_owned()
-    } else {
-        format!("the object at {parent}")
-    }
+    if parent.is_empty() { "the document root".to_owned() } else { format!("the object at {parent}") }
 }
 
 /// A plain-English name of a JSON value's type, with an article ("a string").
@@ -205,9 +159,7 @@ impl JsonPointer {
             return Ok(Self::root());
         }
         let Some(rest) = text.strip_prefix('/') else {
-            return Err(PointerError::MissingLeadingSlash {
-                pointer: text.to_owned(),
-            });
+            return Err(PointerError::MissingLeadingSlash { pointer: text.to_owned() });
         };
         let mut tokens = Vec::new();
         for (position, raw) in rest.split('/').enumerate() {
@@ -226,9 +178,7 @@ impl JsonPointer {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self {
-            tokens: tokens.into_iter().map(Into::into).collect(),
-        }
+        Self { tokens: tokens.into_iter().map(Into::into).collect() }
     }
 
     /// The decoded reference tokens (empty for the whole document).
@@ -251,12 +201,7 @@ impl JsonPointer {
     /// The pointer to the parent and the last token, or `None` for the whole document.
     pub fn split_last(&self) -> Option<(Self, &str)> {
         let (last, init) = self.tokens.split_last()?;
-        Some((
-            Self {
-                tokens: init.to_vec(),
-            },
-            last.as_str(),
-        ))
+        Some((Self { tokens: init.to_vec() }, last.as_str()))
     }
 
     /// True if `self` designates `other` or a location below it.
@@ -281,14 +226,11 @@ impl JsonPointer {
         };
         let parent = self.walk(doc, last)?;
         match parent {
-            Value::Object(map) => Ok(map
-                .get(&self.tokens[last])
-                .map_or(Resolved::Absent, Resolved::Value)),
+            Value::Object(map) => Ok(map.get(&self.tokens[last]).map_or(Resolved::Absent, Resolved::Value)),
             Value::Array(list) => match self.list_slot(list, last)? {
-                ListSlot::Index {
-                    index,
-                    present: true,
-                } => Ok(list.get(index).map_or(Resolved::Absent, Resolved::Value)),
+                ListSlot::Index { index, present: true } => {
+                    Ok(list.get(index).map_or(Resolved::Absent, Resolved::Value))
+                }
                 ListSlot::Index { present: false, .. } | ListSlot::End => Ok(Resolved::Absent),
             },
             scalar => Err(self.not_a_container(scalar, last)),
@@ -316,11 +258,7 @@ impl JsonPointer {
     }
 
     /// Mutable counterpart of [`Self::walk`].
-    pub(crate) fn walk_mut<'a>(
-        &self,
-        doc: &'a mut Value,
-        depth: usize,
-    ) -> Result<&'a mut Value, PointerError> {
+    pub(crate) fn walk_mut<'a>(&self, doc: &'a mut Value, depth: usize) -> Result<&'a mut Value, PointerError> {
         let mut current = doc;
         for position in 0..depth.min(self.tokens.len()) {
             let token = &self.tokens[position];
@@ -332,10 +270,7 @@ impl JsonPointer {
                 Value::Array(list) => {
                     let slot = self.list_slot(list, position)?;
                     let index = match slot {
-                        ListSlot::Index {
-                            index,
-                            present: true,
-                        } => index,
+                        ListSlot::Index { index, present: true } => index,
                         _ => return Err(self.absent_item(list.len(), slot, position)),
                     };
                     let len = list.len();
@@ -351,18 +286,13 @@ impl JsonPointer {
     }
 
     /// Interprets token `position` as a list position; indices above the length are errors.
-    pub(crate) fn list_slot(
-        &self,
-        list: &[Value],
-        position: usize,
-    ) -> Result<ListSlot, PointerError> {
+    pub(crate) fn list_slot(&self, list: &[Value], position: usize) -> Result<ListSlot, PointerError> {
         let token = self.tokens.get(position).map_or("", String::as_str);
         if token == "-" {
             return Ok(ListSlot::End);
         }
-        let well_formed = !token.is_empty()
-            && token.bytes().all(|b| b.is_ascii_digit())
-            && (token == "0" || !token.starts_with('0'));
+        let well_formed =
+            !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) && (token == "0" || !token.starts_with('0'));
         if !well_formed {
             return Err(PointerError::BadIndex {
                 pointer: self.to_string(),
@@ -373,10 +303,7 @@ impl JsonPointer {
         }
         // A well-formed index too large for `usize` is certainly past the end.
         match token.parse::<usize>() {
-            Ok(index) if index <= list.len() => Ok(ListSlot::Index {
-                index,
-                present: index < list.len(),
-            }),
+            Ok(index) if index <= list.len() => Ok(ListSlot::Index { index, present: index < list.len() }),
             _ => Err(PointerError::IndexOutOfRange {
                 pointer: self.to_string(),
                 position,
@@ -386,19 +313,11 @@ impl JsonPointer {
         }
     }
 
-    fn existing_item<'a>(
-        &self,
-        list: &'a [Value],
-        slot: ListSlot,
-        position: usize,
-    ) -> Result<&'a Value, PointerError> {
+    fn existing_item<'a>(&self, list: &'a [Value], slot: ListSlot, position: usize) -> Result<&'a Value, PointerError> {
         match slot {
-            ListSlot::Index {
-                index,
-                present: true,
-            } => list
-                .get(index)
-                .ok_or_else(|| self.out_of_range(index, list.len(), position)),
+            ListSlot::Index { index, present: true } => {
+                list.get(index).ok_or_else(|| self.out_of_range(index, list.len(), position))
+            }
             _ => Err(self.absent_item(list.len(), slot, position)),
         }
     }
@@ -407,21 +326,14 @@ impl JsonPointer {
     pub(crate) fn absent_item(&self, len: usize, slot: ListSlot, position: usize) -> PointerError {
         match slot {
             ListSlot::Index { index, .. } => self.out_of_range(index, len, position),
-            ListSlot::End => PointerError::PastEnd {
-                pointer: self.to_string(),
-                position,
-                parent: self.prefix(position),
-            },
+            ListSlot::End => {
+                PointerError::PastEnd { pointer: self.to_string(), position, parent: self.prefix(position) }
+            }
         }
     }
 
     fn out_of_range(&self, index: usize, len: usize, position: usize) -> PointerError {
-        PointerError::IndexOutOfRange {
-            pointer: self.to_string(),
-            position,
-            index: index.to_string(),
-            len,
-        }
+        PointerError::IndexOutOfRange { pointer: self.to_string(), position, index: index.to_string(), len }
     }
 
     pub(crate) fn missing_member(&self, position: usize) -> PointerError {
@@ -515,43 +427,21 @@ mod tests {
 
     #[test]
     fn parse_and_display_round_trip() {
-        for text in [
-            "",
-            "/",
-            "//",
-            "/a~1b",
-            "/m~0n",
-            "/~01",
-            "/a/b/0/-",
-            "/ü/日本",
-            "/~0~1~1~0",
-        ] {
+        for text in ["", "/", "//", "/a~1b", "/m~0n", "/~01", "/a/b/0/-", "/ü/日本", "/~0~1~1~0"] {
             assert_eq!(ptr(text).to_string(), text);
         }
         assert_eq!(ptr("/~01").tokens(), ["~1"]);
         assert_eq!(ptr("/~0~1").tokens(), ["~/"]);
         assert_eq!(ptr("//").tokens(), ["", ""]);
         assert!(ptr("").is_root());
-        assert_eq!(
-            "/a".parse::<JsonPointer>().unwrap(),
-            JsonPointer::from_tokens(["a"])
-        );
+        assert_eq!("/a".parse::<JsonPointer>().unwrap(), JsonPointer::from_tokens(["a"]));
     }
 
     #[test]
     fn bad_escapes() {
-        for (text, escape, position) in [
-            ("/~", "~", 0),
-            ("/a/b~2", "~2", 1),
-            ("/~x", "~x", 0),
-            ("/a~", "~", 0),
-        ] {
+        for (text, escape, position) in [("/~", "~", 0), ("/a/b~2", "~2", 1), ("/~x", "~x", 0), ("/a~", "~", 0)] {
             match JsonPointer::parse(text) {
-                Err(PointerError::BadEscape {
-                    escape: e,
-                    position: p,
-                    ..
-                }) => {
+                Err(PointerError::BadEscape { escape: e, position: p, .. }) => {
                     assert_eq!((e.as_str(), p), (escape, position), "{text}");
                 }
                 other => panic!("{text}: {other:?}"),
@@ -578,9 +468,7 @@ mod tests {
         let doc = json!({"l": [10, 20]});
         assert_eq!(ptr("/l/0").get(&doc).unwrap(), &json!(10));
         assert_eq!(ptr("/l/1").get(&doc).unwrap(), &json!(20));
-        for bad in [
-            "/l/01", "/l/00", "/l/-1", "/l/+1", "/l/1a", "/l/", "/l/1.0", "/l/ 1", "/l/--", "/l/١",
-        ] {
+        for bad in ["/l/01", "/l/00", "/l/-1", "/l/+1", "/l/1a", "/l/", "/l/1.0", "/l/ 1", "/l/--", "/l/١"] {
             assert!(
                 matches!(ptr(bad).resolve(&doc), Err(PointerError::BadIndex { .. })),
                 "{bad}: {:?}",
@@ -589,10 +477,7 @@ mod tests {
         }
         assert_eq!(ptr("/l/2").resolve(&doc).unwrap(), Resolved::Absent);
         assert_eq!(ptr("/l/-").resolve(&doc).unwrap(), Resolved::Absent);
-        assert!(matches!(
-            ptr("/l/3").resolve(&doc),
-            Err(PointerError::IndexOutOfRange { .. })
-        ));
+        assert!(matches!(ptr("/l/3").resolve(&doc), Err(PointerError::IndexOutOfRange { .. })));
         assert!(matches!(
             ptr("/l/99999999999999999999999999").resolve(&doc),
             Err(PointerError::IndexOutOfRange { .. })
@@ -607,14 +492,8 @@ mod tests {
     fn error_messages() {
         let doc = json!({"network": {"listen": [{"interface": "lo"}, {"interface": "eth0"}]}, "workers": 2});
         let cases = [
-            (
-                "/network/listen/5",
-                "/network/listen/5: index 5 is out of range (the list has 2 items)",
-            ),
-            (
-                "/network/listen/2",
-                "/network/listen/2: index 2 is out of range (the list has 2 items)",
-            ),
+            ("/network/listen/5", "/network/listen/5: index 5 is out of range (the list has 2 items)"),
+            ("/network/listen/2", "/network/listen/2: index 2 is out of range (the list has 2 items)"),
             (
                 "/network/listen/-",
                 "/network/listen/-: '-' (token 3) means the position after the last item of the list at \
@@ -625,14 +504,8 @@ mod tests {
                 "/network/listen/01/interface: '01' (token 3) is not a valid index into the list at \
                  /network/listen: use a decimal number without sign or leading zeros, or '-' for the end of the list",
             ),
-            (
-                "/nope/deeper",
-                "/nope/deeper: the document root has no member 'nope'",
-            ),
-            (
-                "/network/a~1b",
-                "/network/a~1b: the object at /network has no member 'a/b'",
-            ),
+            ("/nope/deeper", "/nope/deeper: the document root has no member 'nope'"),
+            ("/network/a~1b", "/network/a~1b: the object at /network has no member 'a/b'"),
             (
                 "/workers/x",
                 "/workers/x: cannot look up 'x' (token 2) inside /workers, which is a number, not an object or a list",
@@ -642,33 +515,18 @@ mod tests {
             assert_eq!(ptr(text).get(&doc).unwrap_err().to_string(), message);
         }
         let one = json!([1]);
-        assert_eq!(
-            ptr("/3").get(&one).unwrap_err().to_string(),
-            "/3: index 3 is out of range (the list has 1 item)"
-        );
+        assert_eq!(ptr("/3").get(&one).unwrap_err().to_string(), "/3: index 3 is out of range (the list has 1 item)");
     }
 
     #[test]
     fn resolve_distinguishes_absent_from_error() {
         let doc = json!({"a": {"b": null}, "s": "x", "l": []});
-        assert_eq!(
-            ptr("/a/b").resolve(&doc).unwrap(),
-            Resolved::Value(&Value::Null)
-        );
+        assert_eq!(ptr("/a/b").resolve(&doc).unwrap(), Resolved::Value(&Value::Null));
         assert_eq!(ptr("/a/c").resolve(&doc).unwrap(), Resolved::Absent);
         assert_eq!(ptr("/l/0").resolve(&doc).unwrap(), Resolved::Absent);
         assert!(ptr("/a/c/d").resolve(&doc).unwrap_err().is_not_found());
-        assert!(matches!(
-            ptr("/s/0").resolve(&doc),
-            Err(PointerError::NotAContainer {
-                kind: "a string",
-                ..
-            })
-        ));
-        assert!(matches!(
-            ptr("/a/b/c").resolve(&doc),
-            Err(PointerError::NotAContainer { kind: "null", .. })
-        ));
+        assert!(matches!(ptr("/s/0").resolve(&doc), Err(PointerError::NotAContainer { kind: "a string", .. })));
+        assert!(matches!(ptr("/a/b/c").resolve(&doc), Err(PointerError::NotAContainer { kind: "null", .. })));
         assert_eq!(ptr("").resolve(&doc).unwrap(), Resolved::Value(&doc));
         // Scalar documents: the root exists, anything below is an error.
         assert!(ptr("/x").resolve(&json!(3)).is_err());
@@ -682,18 +540,9 @@ mod tests {
         *ptr("").get_mut(&mut doc).unwrap() = json!(null);
         assert_eq!(doc, Value::Null);
         let mut doc = json!({"a": [1]});
-        assert!(matches!(
-            ptr("/a/1").get_mut(&mut doc),
-            Err(PointerError::IndexOutOfRange { .. })
-        ));
-        assert!(matches!(
-            ptr("/a/-").get_mut(&mut doc),
-            Err(PointerError::PastEnd { .. })
-        ));
-        assert!(matches!(
-            ptr("/b").get_mut(&mut doc),
-            Err(PointerError::MissingMember { .. })
-        ));
+        assert!(matches!(ptr("/a/1").get_mut(&mut doc), Err(PointerError::IndexOutOfRange { .. })));
+        assert!(matches!(ptr("/a/-").get_mut(&mut doc), Err(PointerError::PastEnd { .. })));
+        assert!(matches!(ptr("/b").get_mut(&mut doc), Err(PointerError::MissingMember { .. })));
     }
 
     #[test]
