@@ -12,8 +12,17 @@ use kres_datamodel::config::LogGroup;
 use super::controller::{Controller, ControllerError};
 use crate::protocol::{ProcInfo, ProcKind, ProcStatus, Reply, Restart, SpawnSpec, WaitFor};
 
-/// How long a kresd may take to send `READY=1` (the reference's supervisord `startsecs`).
+/// How long a kresd may take to send `READY=1` by default (the reference's supervisord `startsecs`).
 pub const WORKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The readiness timeout: [`WORKER_READY_TIMEOUT`], or `$KRES_WORKER_READY_TIMEOUT` seconds when set.
+pub fn worker_ready_timeout() -> Duration {
+    std::env::var("KRES_WORKER_READY_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(WORKER_READY_TIMEOUT, Duration::from_secs_f64)
+}
 /// How long the policy-loader may run (large RPZ files take a while).
 pub const POLICY_LOADER_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a stopping process gets before SIGKILL.
@@ -215,7 +224,7 @@ impl<C: Controller> Processes<C> {
             argv: vec![self.exe.kresd.clone(), "-c".into(), format!("kresd{instance}.conf"), "-n".into()],
             env: vec![("SYSTEMD_INSTANCE".into(), instance.to_string())],
             notify: true,
-            wait: WaitFor::Ready { timeout_ms: WORKER_READY_TIMEOUT.as_millis() as u64 },
+            wait: WaitFor::Ready { timeout_ms: worker_ready_timeout().as_millis() as u64 },
             restart: Restart::OnFailure { max_retries: WORKER_MAX_RETRIES },
             cleanup: vec![format!("control/{instance}")],
             generation: generation.to_owned(),
