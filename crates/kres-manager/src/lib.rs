@@ -8,7 +8,9 @@
 pub mod cli;
 pub mod logging;
 pub mod manager;
+pub mod metrics;
 pub mod protocol;
+pub mod server;
 pub mod supervisor;
 
 use clap::Parser;

@@ -115,7 +115,14 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     if let Err(e) = actor.procs.controller.ready("Ready").await {
         tracing::warn!("cannot report readiness: {e}");
     }
-    let _handle = handle;
+    let server = match crate::server::start(handle.clone(), &actor.current.config.management).await {
+        Ok(server) => server,
+        Err(e) => {
+            tracing::error!("{e}; stopping the resolver");
+            let _ = actor.procs.controller.shutdown().await;
+            return EXIT_FATAL;
+        }
+    };
 
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
         (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
@@ -148,6 +155,7 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
         }
     }
     tracing::info!("stopping the resolver");
+    server.stop().await;
     let _ = actor.procs.controller.shutdown().await;
     0
 }

@@ -1,0 +1,60 @@
+//! `POST /stop`, `/reload[/force]`, `/renew[/force]`. Unlike the reference, reload and renew answer only when the
+//! manager has finished, with a failure status and the reason when they fail.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::errors::ApiError;
+use crate::manager::state::ApplyResult;
+
+pub(super) async fn stop(State(app): State<AppState>) -> Response {
+    app.handle().stop().await;
+    text(StatusCode::OK, "Shutting down...\n")
+}
+
+pub(super) async fn reload(State(app): State<AppState>) -> Response {
+    answer(app.handle().reload(false).await, "Reloading...")
+}
+
+pub(super) async fn reload_force(State(app): State<AppState>) -> Response {
+    answer(app.handle().reload(true).await, "Reloading...")
+}
+
+pub(super) async fn renew(State(app): State<AppState>) -> Response {
+    answer(app.handle().renew(false).await, "Renewing configuration...")
+}
+
+pub(super) async fn renew_force(State(app): State<AppState>) -> Response {
+    answer(app.handle().renew(true).await, "Renewing configuration...")
+}
+
+/// 200 with the reference's text, a summary and the new ETag; the error's status and message otherwise.
+fn answer(result: ApplyResult, what: &str) -> Response {
+    match result {
+        Ok(outcome) => {
+            let restarted = if outcome.restarted_workers.is_empty() {
+                "no worker was restarted".to_owned()
+            } else {
+                format!("{} worker(s) restarted", outcome.restarted_workers.len())
+            };
+            let summary = format!(
+                "{what}\nConfiguration applied successfully ({}; {restarted}{}) in {:.3} s.\n",
+                if outcome.changed { "changed" } else { "unchanged" },
+                if outcome.rules_reloaded { "; rules reloaded" } else { "" },
+                outcome.seconds
+            );
+            let mut response = text(StatusCode::OK, summary);
+            if let Ok(value) = HeaderValue::from_str(&format!("\"{}\"", outcome.etag)) {
+                response.headers_mut().insert(header::ETAG, value);
+            }
+            response
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.into()).into_response()
+}
