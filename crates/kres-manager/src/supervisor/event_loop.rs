@@ -599,9 +599,10 @@ impl EventLoop {
         if let Some(reason) = instance.kill_reason {
             child.status = ProcStatus::Fatal;
             let message = format!("{id} {reason}");
-            tracing::error!("{message}; it is FATAL now{}", show_tail(&tail));
             let info = child.info();
             if waiters.is_empty() {
+                // A restarted instance: nobody else reports it.
+                tracing::error!("{message}; it is FATAL now{}", show_tail(&tail));
                 self.event(Event::Exited { info, output_tail: tail });
             } else {
                 for w in waiters {
@@ -873,14 +874,17 @@ impl EventLoop {
         manager.chain(children).collect()
     }
 
+    /// Moves the shutdown on as far as the processes' state allows (possibly several steps at once).
     fn advance_shutdown(&mut self) {
-        match self.phase {
-            Phase::StoppingManager(_) if self.manager.handle.is_none() => self.terminate_children(),
-            Phase::StoppingChildren(_) | Phase::Killing(_) if self.remaining().is_empty() => {
-                tracing::debug!("every process has exited");
-                self.phase = Phase::Done;
+        loop {
+            match self.phase {
+                Phase::StoppingManager(_) if self.manager.handle.is_none() => self.terminate_children(),
+                Phase::StoppingChildren(_) | Phase::Killing(_) if self.remaining().is_empty() => {
+                    tracing::debug!("every process has exited");
+                    self.phase = Phase::Done;
+                }
+                _ => return,
             }
-            _ => {}
         }
     }
 
