@@ -550,10 +550,12 @@ fn sigterm_stops_everything_and_cleans_the_rundir() {
     // One child that ignores SIGTERM: it is killed after the stop timeout.
     let stubborn = client.spawn_ok(spec(
         "stubborn",
-        &["/bin/sh", "-c", "trap '' TERM; exec sleep 1000"],
+        &["/bin/sh", "-c", "trap '' TERM; echo ignoring SIGTERM; exec sleep 1000"],
         WaitFor::Started,
         Restart::OnFailure { max_retries: 3 },
     ));
+    let trapped = format!("stubborn[{}]: ignoring SIGTERM", stubborn.pid);
+    sup.wait("the stubborn child's trap", || sup.log().contains(&trapped));
     fs::write(sup.rundir.join("policy-loader.conf"), "-- generated\n").unwrap();
     assert!(sup.rundir.join(PID_FILE).exists());
 
