@@ -575,6 +575,30 @@ fn sigterm_stops_everything_and_cleans_the_rundir() {
 }
 
 #[test]
+fn second_signal_kills_at_once() {
+    let mut setup = Setup::new();
+    setup.stop_timeout_ms = 60_000;
+    let mut sup = setup.start();
+    let mut client = sup.connect();
+    let stubborn = client.spawn_ok(spec(
+        "stubborn",
+        &["/bin/sh", "-c", "trap '' TERM INT; echo ignoring SIGTERM; exec sleep 1000"],
+        WaitFor::Started,
+        Restart::Never,
+    ));
+    let trapped = format!("stubborn[{}]: ignoring SIGTERM", stubborn.pid);
+    sup.wait("the stubborn child's trap", || sup.log().contains(&trapped));
+    sup.signal(Signal::TERM);
+    client.event("shutting-down", |e| matches!(e, Event::ShuttingDown));
+    let start = Instant::now();
+    sup.signal(Signal::INT);
+    assert_eq!(sup.wait_exit().code(), Some(0), "{}", sup.log());
+    assert!(start.elapsed() < Duration::from_secs(10), "exited {:?} after the second signal", start.elapsed());
+    assert!(!running(stubborn.pid));
+    assert!(sup.log().contains("SIGINT received again; killing every process"), "{}", sup.log());
+}
+
+#[test]
 fn second_supervisor_on_the_same_rundir_is_refused() {
     let sup = Setup::new().start();
     let mut client = sup.connect(); // the first one holds the lock now
