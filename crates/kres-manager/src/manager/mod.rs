@@ -133,7 +133,14 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     loop {
         tokio::select! {
             command = commands.recv() => match command {
-                Some(command) => if !actor.handle(command).await { break },
+                Some(command) => {
+                    let keep = actor.handle(command).await;
+                    // A refused change still counts (canary failures): publish the manager's metrics.
+                    if actor.metrics != actor.snapshot.borrow().metrics {
+                        actor.publish().await;
+                    }
+                    if !keep { break }
+                }
                 None => break,
             },
             event = events.recv() => match event {

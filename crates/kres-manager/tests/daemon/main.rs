@@ -1,6 +1,7 @@
 //! Integration tests of the `knot-resolver` daemon against real kresd (run inside the sid root:
 //! `cargo xtask test -p kres-manager`).
 
+mod api;
 mod fixture;
 mod manager;
 mod supervisor;
