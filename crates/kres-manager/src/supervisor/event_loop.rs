@@ -5,6 +5,23 @@
 //!
 //! Processes are identified across restarts by their id (`kresd0`); each started instance gets a fresh serial, and
 //! exit reports and timers carry the serial, so a late report about an old instance is recognised and ignored.
+//!
+//! Protocol semantics worth knowing on the manager's side:
+//! * `spawn` is refused while a process with the same id is supervised (running, starting or in backoff); an
+//!   exited or FATAL one is replaced. Cleanup files must be relative paths inside the rundir.
+//! * `WaitFor::Ready` is answered with `proc` at `READY=1`, or with an error: `kresd0 exited with code 1 before it
+//!   was ready` (with kresd's output in `output_tail`) or `kresd0 did not become ready within 10 s` (it was
+//!   SIGKILLed). Either way the process is FATAL and not restarted: the manager decides what to do.
+//!   `WaitFor::Exit` is answered with `exited` (or an error after its timeout, the process SIGKILLed).
+//! * A restart policy applies only to processes that were running: an unexpected exit sends `exited` (status
+//!   `backoff`, or `fatal` after more than `max_retries` failures within a minute), a restart `started`, and
+//!   readiness `ready`. `ready` is not sent when a request waits for that readiness (the reply says it).
+//!   Restarted notify-type processes that do not become ready in time (the spawn's ready timeout, else 60 s) are
+//!   killed and FATAL.
+//! * `stop` of an unknown id is `ok` (nothing to do); a stopped process is forgotten.
+//! * `ProcInfo::last_exit` reads `exit code 1` or `signal 9`.
+//! * Replies to requests of a connection that was replaced are dropped, as are events while no manager is
+//!   connected.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
@@ -360,12 +377,17 @@ impl EventLoop {
                 let procs = self.children.values().map(Child::info).collect();
                 self.reply(conn, seq, Reply::List { procs });
             }
+            // After STOPPING=1, systemd must not hear READY=1 again.
             Request::Ready { status } => {
-                self.notify_systemd(&format!("READY=1\nSTATUS={status}"));
+                if self.is_running() {
+                    self.notify_systemd(&format!("READY=1\nSTATUS={status}"));
+                }
                 self.reply(conn, seq, Reply::Ok);
             }
             Request::Notify { state } => {
-                self.notify_systemd(&state);
+                if self.is_running() {
+                    self.notify_systemd(&state);
+                }
                 self.reply(conn, seq, Reply::Ok);
             }
             Request::Shutdown => {

@@ -3,17 +3,17 @@
 //!
 //! It is kept small and rarely changing, because it is the one process that cannot be restarted without taking
 //! the resolver down. It does what supervisord and its plugins did for the reference manager:
-//! * locks the rundir with `knot-resolver.pid` ([`pidfile`]);
+//! * locks the rundir with `knot-resolver.pid` (`pidfile`);
 //! * starts the manager child and restarts it when it crashes (the workers keep running meanwhile);
-//! * serves the manager's [`crate::protocol`] on `supervisor.sock` ([`server`]): spawns, stops, signals and lists
+//! * serves the manager's [`crate::protocol`] on `supervisor.sock` (`server`): spawns, stops, signals and lists
 //!   children, answers when a child is ready or has exited, pushes events about unexpected exits;
-//! * tracks readiness through its own `NOTIFY_SOCKET`, `supervisor-notify.sock` ([`notify`]): kresd sends
+//! * tracks readiness through its own `NOTIFY_SOCKET`, `supervisor-notify.sock` (`notify`): kresd sends
 //!   `READY=1` and the kernel attaches its PID (`SCM_CREDENTIALS`);
 //! * restarts crashed children with backoff, gives up (FATAL) after too many failures in a row;
-//! * passes the manager's readiness and status on to systemd ([`systemd`]);
+//! * passes the manager's readiness and status on to systemd (`systemd`);
 //! * shuts everything down in order on SIGTERM/SIGINT or when the manager asks.
 //!
-//! One task (the event loop, [`event_loop`]) owns all state; signals, socket readiness, process exits, timers and
+//! One task (the event loop, `event_loop`) owns all state; signals, socket readiness, process exits, timers and
 //! the manager's requests reach it as messages or select branches, so there are no locks around the process table.
 //! The runtime is tokio's current-thread one: the supervisor has exactly one thread.
 
