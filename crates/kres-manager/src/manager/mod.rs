@@ -106,6 +106,15 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     actor.publish().await;
     let (commands_tx, mut commands) = mpsc::channel(64);
     let handle = state::ManagerHandle::new(commands_tx, snapshot_rx);
+    // The API is up before readiness is reported, so `kresctl` works as soon as the service is started.
+    let server = match crate::server::start(handle.clone(), &actor.current.config.management).await {
+        Ok(server) => server,
+        Err(e) => {
+            tracing::error!("{e}; stopping the resolver");
+            let _ = actor.procs.controller.shutdown().await;
+            return EXIT_FATAL;
+        }
+    };
     let pids: Vec<String> = actor.procs.workers.values().map(|w| w.pid.to_string()).collect();
     tracing::info!(
         "Manager fully initialized and running in {:.3} seconds (worker PIDs: {})",
@@ -115,14 +124,6 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     if let Err(e) = actor.procs.controller.ready("Ready").await {
         tracing::warn!("cannot report readiness: {e}");
     }
-    let server = match crate::server::start(handle.clone(), &actor.current.config.management).await {
-        Ok(server) => server,
-        Err(e) => {
-            tracing::error!("{e}; stopping the resolver");
-            let _ = actor.procs.controller.shutdown().await;
-            return EXIT_FATAL;
-        }
-    };
 
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
         (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
