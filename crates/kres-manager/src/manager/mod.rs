@@ -20,7 +20,7 @@ use controller::{Controller, SupervisorClient};
 use processes::{Executables, Processes};
 
 /// Exit code telling the supervisor not to restart the manager (e.g. the configuration is invalid).
-pub const EXIT_FATAL: i32 = 2;
+pub const EXIT_FATAL: i32 = crate::protocol::MANAGER_EXIT_FATAL;
 
 /// A loaded configuration: the raw document (what the API serves) and the validated model.
 pub struct LoadedConfig {
@@ -124,6 +124,8 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     if let Err(e) = actor.procs.controller.ready("Ready").await {
         tracing::warn!("cannot report readiness: {e}");
     }
+    let watcher = crate::watch::spawn(handle.clone());
+    let graphite = crate::graphite::spawn(handle.clone());
 
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
         (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
@@ -163,6 +165,8 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
         }
     }
     tracing::info!("stopping the resolver");
+    watcher.stop();
+    graphite.stop();
     server.stop().await;
     let _ = actor.procs.controller.shutdown().await;
     0
