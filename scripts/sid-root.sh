@@ -13,6 +13,7 @@
 #   exec CMD...      run CMD inside the root (chroot, clean env, cwd kept when it exists inside the root)
 #   with-mounts CMD...  mount, run CMD on the host, unmount on every exit path (refcounted: concurrent users are safe)
 #   destroy          delete the root; refuses while anything under it is mounted or in use
+#   mirror           print the Debian mirror that `build` would use
 #
 # Environment:
 #   KRES_SID_ROOT     the root directory (default /var/tmp/kres-sid-root, outside any checkout)
@@ -36,7 +37,8 @@ WORKSPACE="${WORKSPACE%/}"
 # and $KRES_SHARED_DIR.
 mount_paths() {
     printf '%s\n' "$WORKSPACE"
-    local shared="$(dirname "$WORKSPACE")/shared"
+    local shared
+    shared="$(dirname "$WORKSPACE")/shared"
     if [[ -d "$shared" ]]; then
         printf '%s\n' "ro:$shared"
     fi
@@ -370,6 +372,7 @@ configure_root() {
 missing_packages() { # names from "$@" not installed in the root (needs the root mounted)
     local p status
     for p in "$@"; do
+        # shellcheck disable=SC2016 # ${...} is dpkg-query's format syntax
         status="$(chroot "$ROOT" /usr/bin/env -i PATH="$IN_ROOT_PATH" dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)"
         [[ "$status" == installed ]] || printf '%s\n' "$p"
     done
@@ -464,6 +467,7 @@ cmd_umount() {
     left="$(mounts_under "$ROOT")"
     if [[ -n "$left" ]]; then
         log "still mounted (in use by other users, see \"$0 status\"):"
+        # shellcheck disable=SC2001
         sed 's/^/    /' <<<"$left" >&2
     else
         log "nothing is mounted under $ROOT"
