@@ -6,12 +6,14 @@
 //! manager adopts the running workers.
 
 pub mod cli;
+pub mod graphite;
 pub mod logging;
 pub mod manager;
 pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod supervisor;
+pub mod watch;
 
 use clap::Parser;
 

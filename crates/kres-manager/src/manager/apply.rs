@@ -110,6 +110,9 @@ impl Actor {
         if !request.preconditions.hold(&self.current.etag) {
             return Err(ApplyError::PreconditionFailed);
         }
+        // A renew re-runs the policy-loader even when its Lua is unchanged: the files it reads (RPZ, hosts files)
+        // may have changed on disk (the RPZ file watcher relies on this, like the reference's renew).
+        let renew = matches!(request.edit, Edit::Keep);
         let raw = edit(&self.current.raw, request.edit)?;
         let config = self.validate(&raw)?;
         deny_runtime_changes(&self.current.config, &config)?;
@@ -118,7 +121,7 @@ impl Actor {
         let policy_lua = render(&config, true).map_err(|e| ApplyError::Failed(e.to_string()))?;
         let gc_argv = processes::gc_argv(&self.procs.exe.cache_gc, &config);
         let restart_workers = request.force || worker_lua != self.current.worker_lua;
-        let reload_rules = request.force || policy_lua != self.current.policy_lua;
+        let reload_rules = request.force || renew || policy_lua != self.current.policy_lua;
         let mut outcome = ApplyOutcome {
             etag: etag.clone(),
             changed: etag != self.current.etag,
