@@ -1,12 +1,17 @@
-//! `GET /healthz` (the manager answers) and `GET /readyz` (every configured worker runs and answers a probe on
-//! its control socket; 503 with the reason per worker otherwise).
+//! `GET /healthz` (the manager answers) and `GET /readyz`: every configured worker runs and answers a probe on
+//! its control socket, and the resolver answers a DNS query (`localhost. A`, which kresd answers from its built-in
+//! local data, with no upstream) on the first plain-DNS address listener; 503 with the reasons otherwise.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use kres_datamodel::KresConfig;
+use kres_datamodel::config::{Endpoint, ListenKind};
 use serde::Serialize;
+use tokio::net::UdpSocket;
 
 use super::AppState;
 
@@ -29,6 +34,9 @@ struct Readiness {
     /// Workers configured (`/workers`).
     configured: usize,
     workers: Vec<WorkerProbe>,
+    /// The DNS probe (absent when no plain-DNS listener has an IP address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<DnsProbe>,
     /// Problems not tied to one worker.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     reasons: Vec<String>,
@@ -43,6 +51,17 @@ struct WorkerProbe {
     reason: Option<String>,
 }
 
+#[derive(Debug, Serialize)]
+struct DnsProbe {
+    target: String,
+    ready: bool,
+    /// The answer's RCODE, or why there was none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rcode: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
 pub(super) async fn readyz(State(app): State<AppState>) -> Response {
     let snapshot = app.handle().snapshot();
     let configured = snapshot.config.workers.count;
@@ -50,10 +69,16 @@ pub(super) async fn readyz(State(app): State<AppState>) -> Response {
     if snapshot.workers.len() < configured {
         reasons.push(format!("only {} of {configured} configured workers are running", snapshot.workers.len()));
     }
-    let mut workers: Vec<WorkerProbe> = app
-        .handle()
-        .command_workers("worker.id", PROBE_TIMEOUT)
-        .await
+    // The worker probes and the DNS probe run concurrently.
+    let dns = async {
+        let target = dns_target(&snapshot.config)?;
+        Some(match dns_probe(target).await {
+            Ok(rcode) => DnsProbe { target: target.to_string(), ready: true, rcode: Some(rcode), reason: None },
+            Err(reason) => DnsProbe { target: target.to_string(), ready: false, rcode: None, reason: Some(reason) },
+        })
+    };
+    let (results, dns) = tokio::join!(app.handle().command_workers("worker.id", PROBE_TIMEOUT), dns);
+    let mut workers: Vec<WorkerProbe> = results
         .into_iter()
         .map(|(worker, result)| {
             let expected = worker.instance.to_string();
@@ -71,8 +96,64 @@ pub(super) async fn readyz(State(app): State<AppState>) -> Response {
         })
         .collect();
     workers.sort_by(|a, b| a.id.cmp(&b.id));
-    let ready = reasons.is_empty() && workers.iter().all(|w| w.ready);
+    let ready = reasons.is_empty() && workers.iter().all(|w| w.ready) && dns.as_ref().is_none_or(|d| d.ready);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = super::pretty_json(&Readiness { ready, configured, workers, reasons });
+    let body = super::pretty_json(&Readiness { ready, configured, workers, dns, reasons });
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The first plain-DNS listener with an IP address (a wildcard address is probed on loopback).
+fn dns_target(config: &KresConfig) -> Option<SocketAddr> {
+    config.network.listen.iter().filter(|l| l.kind == ListenKind::Dns).flat_map(|l| l.endpoints()).find_map(|e| match e
+    {
+        Endpoint::Address { addr, port } => Some(SocketAddr::new(
+            match addr {
+                IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                other => other,
+            },
+            port,
+        )),
+        _ => None,
+    })
+}
+
+/// Sends `localhost. A` over UDP and returns the answer's RCODE name; any answer means the resolver serves.
+async fn dns_probe(target: SocketAddr) -> Result<&'static str, String> {
+    let local: SocketAddr =
+        if target.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
+    let socket = UdpSocket::bind(local).await.map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    socket.connect(target).await.map_err(|e| format!("cannot reach {target}: {e}"))?;
+    let id = (std::process::id() as u16) ^ 0x5a5a;
+    let mut query = id.to_be_bytes().to_vec();
+    query.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 9]);
+    query.extend_from_slice(b"localhost");
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let exchange = async {
+        socket.send(&query).await?;
+        let mut buf = [0u8; 1500];
+        loop {
+            let n = socket.recv(&mut buf).await?;
+            if n >= 12 && buf[..2] == id.to_be_bytes() && buf[2] & 0x80 != 0 {
+                return Ok::<u8, std::io::Error>(buf[3] & 0x0f);
+            }
+        }
+    };
+    match tokio::time::timeout(PROBE_TIMEOUT, exchange).await {
+        Ok(Ok(rcode)) => Ok(rcode_name(rcode)),
+        Ok(Err(e)) => Err(format!("DNS query to {target} failed: {e}")),
+        Err(_) => Err(format!("no DNS answer from {target} within {PROBE_TIMEOUT:?}")),
+    }
+}
+
+fn rcode_name(rcode: u8) -> &'static str {
+    match rcode {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        _ => "other",
+    }
 }
