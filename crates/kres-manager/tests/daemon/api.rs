@@ -476,6 +476,26 @@ fn schema_and_its_ui() {
     assert_eq!(r.status, 200);
     assert!(r.body.starts_with("<!DOCTYPE html>") && r.body.contains("\"workers\""));
     assert!(!r.body.contains("<script src") && !r.body.contains("json-schema.app"));
+
+    // Rendered by a real browser engine, offline: the script must have built the tree.
+    let Some(chromium) =
+        ["/usr/bin/chromium", "/usr/bin/chromium-headless-shell"].into_iter().find(|p| Path::new(p).exists())
+    else {
+        eprintln!("\n!!!!! chromium is missing in the root: /schema/ui was NOT rendered in a browser !!!!!\n");
+        return;
+    };
+    let page = api.daemon.dir.path().join("schema-ui.html");
+    std::fs::write(&page, &r.body).unwrap();
+    let out = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    for section in ["workers", "network", "cache", "local-data"] {
+        assert!(dom.contains(&format!("<span class=\"name\">{section}</span>")), "{section} not rendered:\n{dom}");
+    }
 }
 
 // ---- DNS under load ----
