@@ -20,8 +20,9 @@
 //!   deleted directory); the file's return triggers the reload.
 //! * TLS change: "TLS cert files reload triggered", then `net.tls('<cert>', '<key>')` in every worker over the
 //!   control sockets. kresd keeps the certificate it has when it cannot load the new files (a broken or
-//!   mismatched certificate): each refusing worker is logged as an error, DoT keeps being served with the old
-//!   certificate.
+//!   mismatched certificate, a missing file: verified with kresd 6.5): each refusing worker is logged as an
+//!   error, DoT keeps being served with the old certificate. Unlike the reference, no renew follows (it would only
+//!   send the same `net.tls` again).
 //! * RPZ change: a renew ([`ManagerHandle::renew`]): the policy-loader re-reads every RPZ file and the workers
 //!   reset their rules; "Renewing configuration has finished" on success. A broken file makes the policy-loader
 //!   fail, the renew is refused and logged, and the rules loaded before keep serving.
@@ -39,6 +40,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::manager::control::ControlError;
 use crate::manager::state::{ApplyError, ManagerHandle};
 pub use targets::{Fingerprint, Target, directories, targets};
 
@@ -148,7 +150,7 @@ impl Watcher {
         }
         w.watch();
         for w in w.watched.iter().filter(|w| !w.complete()) {
-            tracing::warn!("{} missing; waiting for {} to appear", describe(&w.target), missing(&w.target));
+            tracing::warn!("{}: {}; waiting for it to appear", describe(&w.target), missing(&w.target));
         }
         w
     }
@@ -216,7 +218,7 @@ impl Watcher {
             if !w.complete() {
                 if was_complete {
                     tracing::warn!(
-                        "{} changed, but {} is missing; waiting for it to come back (kresd keeps what it has loaded)",
+                        "{} changed, but {}; waiting for it to come back (kresd keeps what it has loaded)",
                         describe(&w.target),
                         missing(&w.target)
                     );
@@ -259,6 +261,7 @@ fn describe(target: &Target) -> String {
     }
 }
 
+/// "'a' is missing", "'a' and 'b' are missing".
 fn missing(target: &Target) -> String {
     let names: Vec<String> = target
         .files()
@@ -266,7 +269,11 @@ fn missing(target: &Target) -> String {
         .filter(|f| Fingerprint::of(f).is_none())
         .map(|f| format!("'{}'", f.display()))
         .collect();
-    if names.is_empty() { "a file".into() } else { names.join(" and ") }
+    match names.len() {
+        0 => "a file is missing".into(),
+        1 => format!("{} is missing", names[0]),
+        _ => format!("{} are missing", names.join(" and ")),
+    }
 }
 
 /// Sends the new certificate files to every worker.
@@ -279,6 +286,15 @@ async fn reload_tls(handle: &ManagerHandle, cert: &Path, key: &Path) {
     for (worker, result) in &results {
         if let Err(e) = result {
             failed += 1;
+            // kresd answers with a Lua traceback ending in e.g. "ERROR: Invalid argument"; its own log names
+            // the GnuTLS error (GNUTLS_E_CERTIFICATE_KEY_MISMATCH, GNUTLS_E_FILE_ERROR, ...).
+            let e = match e {
+                ControlError::Lua(text) => {
+                    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(text);
+                    format!("kresd: {} (the worker's log has the details)", last.trim())
+                }
+                other => other.to_string(),
+            };
             tracing::error!(
                 "worker {} (PID {}) did not load the new TLS certificate files '{}' and '{}' and keeps serving the \
                  certificate it had: {e}",

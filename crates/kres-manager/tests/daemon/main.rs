@@ -5,3 +5,4 @@ mod api;
 mod fixture;
 mod manager;
 mod supervisor;
+mod watch;
