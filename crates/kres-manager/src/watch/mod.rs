@@ -28,6 +28,8 @@
 //!   fail, the renew is refused and logged, and the rules loaded before keep serving.
 
 mod targets;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
