@@ -89,7 +89,9 @@ impl Actor {
             Command::Reload { force, reply } => {
                 let result = match load_config(&self.files) {
                     Ok(loaded) => {
-                        self.apply(ApplyRequest { force, ..ApplyRequest::new(Edit::Replace(loaded.raw)) }).await
+                        let request =
+                            ApplyRequest { force, reread_rules: true, ..ApplyRequest::new(Edit::Replace(loaded.raw)) };
+                        self.apply(request).await
                     }
                     Err(e) => Err(ApplyError::Load(e.to_string())),
                 };
@@ -110,9 +112,9 @@ impl Actor {
         if !request.preconditions.hold(&self.current.etag) {
             return Err(ApplyError::PreconditionFailed);
         }
-        // A renew re-runs the policy-loader even when its Lua is unchanged: the files it reads (RPZ, hosts files)
-        // may have changed on disk (the RPZ file watcher relies on this, like the reference's renew).
-        let renew = matches!(request.edit, Edit::Keep);
+        // A renew or reload re-runs the policy-loader even when its Lua is unchanged: the files it reads (RPZ,
+        // hosts files) may have changed on disk (the RPZ file watcher relies on this, like the reference's renew).
+        let renew = request.reread_rules || matches!(request.edit, Edit::Keep);
         let raw = edit(&self.current.raw, request.edit)?;
         let config = self.validate(&raw)?;
         deny_runtime_changes(&self.current.config, &config)?;
@@ -149,8 +151,8 @@ impl Actor {
         if reload_rules {
             self.unlink_for_policy(&config);
             if let Err(e) = self.procs.run_policy_loader(&config, &etag).await {
+                // A failed policy-loader exits before it commits its transaction: the rules in force are intact.
                 self.metrics.canary_failures += 1;
-                self.restore_rules().await;
                 return Err(rejected("the policy-loader", e));
             }
         }
@@ -334,7 +336,9 @@ fn edit(current: &Value, edit: Edit) -> Result<Value, ApplyError> {
         Edit::Keep => Ok(current.clone()),
         Edit::Put { pointer, value } => json_patch::put(current, &pointer, value).map_err(edit_error),
         Edit::Delete { pointer } => json_patch::delete(current, &pointer).map_err(edit_error),
-        Edit::Patch(patch) => json_patch::apply_patch(current, &patch).map_err(|e| ApplyError::BadRequest(e.to_string())),
+        Edit::Patch(patch) => {
+            json_patch::apply_patch(current, &patch).map_err(|e| ApplyError::BadRequest(e.to_string()))
+        }
     }
 }
 
@@ -349,11 +353,14 @@ fn deny_runtime_changes(old: &KresConfig, new: &KresConfig) -> Result<(), ApplyE
         reasons.push("/rundir: changing the manager's rundir at runtime is not allowed; restart the resolver");
     }
     if old.management != new.management {
-        reasons.push("/management: changing the management API configuration at runtime is not allowed; restart the resolver");
+        reasons.push(
+            "/management: changing the management API configuration at runtime is not allowed; restart the resolver",
+        );
     }
     let (og, ng) = (&old.monitoring.graphite, &new.monitoring.graphite);
     if og.enable && og != ng {
-        reasons.push("/monitoring/graphite: once enabled, the Graphite bridge cannot be changed or disabled at runtime");
+        reasons
+            .push("/monitoring/graphite: once enabled, the Graphite bridge cannot be changed or disabled at runtime");
     }
     if reasons.is_empty() { Ok(()) } else { Err(ApplyError::Forbidden(reasons.join("\n"))) }
 }

@@ -88,11 +88,20 @@ pub struct ApplyRequest {
     pub dry_run: bool,
     /// Restart every worker and re-run the policy-loader even if nothing changed.
     pub force: bool,
+    /// Re-run the policy-loader even if its Lua is unchanged (reload and renew: RPZ and hosts files may have
+    /// changed on disk).
+    pub reread_rules: bool,
 }
 
 impl ApplyRequest {
     pub fn new(edit: Edit) -> Self {
-        ApplyRequest { edit, preconditions: Preconditions::default(), dry_run: false, force: false }
+        ApplyRequest {
+            edit,
+            preconditions: Preconditions::default(),
+            dry_run: false,
+            force: false,
+            reread_rules: false,
+        }
     }
 }
 
@@ -156,7 +165,10 @@ pub type ApplyResult = Result<ApplyOutcome, ApplyError>;
 pub enum Command {
     Apply(ApplyRequest, oneshot::Sender<ApplyResult>),
     /// Re-read the configuration files and apply them.
-    Reload { force: bool, reply: oneshot::Sender<ApplyResult> },
+    Reload {
+        force: bool,
+        reply: oneshot::Sender<ApplyResult>,
+    },
     /// Stop the resolver.
     Stop,
 }
