@@ -18,6 +18,10 @@ pub const ENV_SUPERVISOR_SOCKET: &str = "KRES_SUPERVISOR_SOCKET";
 /// startup): the supervisor then stops everything and exits with code 1. Exit code 0 means a normal shutdown; any
 /// other exit (a panic's 101, a signal) is a crash, and the supervisor restarts the manager.
 pub const MANAGER_EXIT_FATAL: i32 = 2;
+/// Environment variable telling the manager process to send [`Request::Ping`] every that many milliseconds. The
+/// supervisor sets it only when systemd's watchdog is enabled (`WATCHDOG_USEC`): it feeds the watchdog only while
+/// the manager keeps pinging.
+pub const ENV_MANAGER_PING_MS: &str = "KRES_MANAGER_PING_MS";
 
 /// What kind of process a supervised child is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -132,6 +136,8 @@ pub enum Request {
     },
     /// Stop everything and exit (API `/stop`).
     Shutdown,
+    /// A sign of life (answered `ok`): the supervisor feeds systemd's watchdog only while these keep coming.
+    Ping,
 }
 
 /// The supervisor's answer to one request.
@@ -205,6 +211,9 @@ mod tests {
         let reply = SupervisorLine::Reply { seq: 7, reply: Reply::Ok };
         let text = serde_json::to_string(&reply).unwrap();
         assert_eq!(serde_json::from_str::<SupervisorLine>(&text).unwrap(), reply);
+
+        let ping = RequestLine { seq: 8, request: Request::Ping };
+        assert_eq!(serde_json::to_string(&ping).unwrap(), r#"{"seq":8,"op":"ping"}"#);
 
         let event = SupervisorLine::Event(Event::ShuttingDown);
         let text = serde_json::to_string(&event).unwrap();

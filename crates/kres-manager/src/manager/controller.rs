@@ -44,17 +44,21 @@ pub trait Controller {
     fn list(&self) -> impl Future<Output = Result<Vec<ProcInfo>, ControllerError>>;
     /// The manager is up: tell the service manager (systemd) `READY=1` with `status`.
     fn ready(&self, status: &str) -> impl Future<Output = Result<(), ControllerError>>;
+    /// Pass `state` (newline-separated `sd_notify` assignments: `RELOADING=1`, `MONOTONIC_USEC=`, `READY=1`,
+    /// `STATUS=`) on to the service manager; ignored once the resolver is stopping.
+    fn notify(&self, state: &str) -> impl Future<Output = Result<(), ControllerError>>;
     /// Stop the whole resolver.
     fn shutdown(&self) -> impl Future<Output = Result<(), ControllerError>>;
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
 
-/// The [`Controller`] backed by our supervisor process.
+/// The [`Controller`] backed by our supervisor process. Clones share the connection.
+#[derive(Clone)]
 pub struct SupervisorClient {
-    writer: Mutex<OwnedWriteHalf>,
+    writer: Arc<Mutex<OwnedWriteHalf>>,
     pending: Pending,
-    seq: AtomicU64,
+    seq: Arc<AtomicU64>,
 }
 
 impl SupervisorClient {
@@ -88,7 +92,9 @@ impl SupervisorClient {
             // Dropping the senders fails every waiting request.
             reader_pending.lock().await.clear();
         });
-        Ok((SupervisorClient { writer: Mutex::new(write), pending, seq: AtomicU64::new(1) }, events_rx))
+        let client =
+            SupervisorClient { writer: Arc::new(Mutex::new(write)), pending, seq: Arc::new(AtomicU64::new(1)) };
+        Ok((client, events_rx))
     }
 
     async fn call(&self, request: Request) -> Result<Reply, ControllerError> {
@@ -117,6 +123,11 @@ impl SupervisorClient {
             other => Err(ControllerError::Unexpected(Box::new(other))),
         }
     }
+
+    /// A sign of life for the supervisor (it feeds systemd's watchdog only while these come).
+    pub async fn ping(&self) -> Result<(), ControllerError> {
+        self.call_ok(Request::Ping).await
+    }
 }
 
 impl Controller for SupervisorClient {
@@ -137,6 +148,10 @@ impl Controller for SupervisorClient {
 
     async fn ready(&self, status: &str) -> Result<(), ControllerError> {
         self.call_ok(Request::Ready { status: status.to_owned() }).await
+    }
+
+    async fn notify(&self, state: &str) -> Result<(), ControllerError> {
+        self.call_ok(Request::Notify { state: state.to_owned() }).await
     }
 
     async fn shutdown(&self) -> Result<(), ControllerError> {

@@ -1,11 +1,11 @@
 //! The manager process: loads the configuration, brings up (or adopts) the resolver's processes through the
 //! supervisor, and reacts to signals and process events. One task owns the running state.
 
+mod apply;
 pub mod control;
 pub mod controller;
 pub mod processes;
 pub mod state;
-mod apply;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use kres_datamodel::{ConfigError, KresConfig, SystemFacts};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::protocol::{ENV_SUPERVISOR_SOCKET, Event, ProcStatus};
+use crate::protocol::{ENV_MANAGER_PING_MS, ENV_SUPERVISOR_SOCKET, Event, ProcStatus};
 use controller::{Controller, SupervisorClient};
 use processes::{Executables, Processes};
 
@@ -53,6 +53,14 @@ pub fn run(config_files: Vec<PathBuf>) -> i32 {
 
 async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     let started = Instant::now();
+    // Installed first, so a SIGHUP (or SIGTERM) during start-up waits for the main loop instead of killing the
+    // process with the default action.
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
+        (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers");
+        return 1;
+    };
     let loaded = match load_config(&config_files) {
         Ok(l) => l,
         Err(e) => {
@@ -72,6 +80,7 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
             return 1;
         }
     };
+    let _pings = spawn_pings(&client);
     let rundir = loaded.config.rundir.path().to_path_buf();
     let mut procs = Processes::new(client, Executables::from_env(), rundir);
     if let Err(e) = bring_up(&mut procs, &loaded).await {
@@ -127,12 +136,6 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     let watcher = crate::watch::spawn(handle.clone());
     let graphite = crate::graphite::spawn(handle.clone());
 
-    let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
-        (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        tracing::error!("cannot install signal handlers");
-        return 1;
-    };
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -157,8 +160,10 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
                 }
             },
             _ = hup.recv() => {
-                let (tx, _rx) = oneshot::channel();
-                actor.handle(state::Command::Reload { force: false, reply: tx }).await;
+                reload_on_hangup(&mut actor).await;
+                if actor.metrics != actor.snapshot.borrow().metrics {
+                    actor.publish().await;
+                }
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -170,6 +175,51 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     server.stop().await;
     let _ = actor.procs.controller.shutdown().await;
     0
+}
+
+/// SIGHUP: reload the configuration files, telling systemd (`Type=notify-reload`) `RELOADING=1` with the
+/// `MONOTONIC_USEC` it requires before, and `READY=1` after, whatever the outcome (a failed reload leaves the
+/// previous configuration in force; `STATUS=` says so).
+async fn reload_on_hangup(actor: &mut apply::Actor) {
+    tracing::info!("SIGHUP received; reloading the configuration files");
+    let reloading = format!("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=Reloading the configuration...", monotonic_usec());
+    if let Err(e) = actor.procs.controller.notify(&reloading).await {
+        tracing::warn!("cannot report the reload: {e}");
+    }
+    let (tx, rx) = oneshot::channel();
+    actor.handle(state::Command::Reload { force: false, reply: tx }).await;
+    let status = match rx.await {
+        Ok(Ok(_)) => "Ready".to_owned(),
+        _ => "Ready; the last reload failed, the previous configuration is in force (see the log)".to_owned(),
+    };
+    if let Err(e) = actor.procs.controller.notify(&format!("READY=1\nSTATUS={status}")).await {
+        tracing::warn!("cannot report the end of the reload: {e}");
+    }
+}
+
+/// `CLOCK_MONOTONIC` in microseconds (what systemd compares `MONOTONIC_USEC` with).
+fn monotonic_usec() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000
+}
+
+/// Sends `ping` to the supervisor every `$KRES_MANAGER_PING_MS` milliseconds (set by the supervisor when systemd's
+/// watchdog is on). The pings come from their own task: they show that the manager's runtime is responsive, not
+/// that a long configuration change (a big RPZ, minutes) has finished.
+fn spawn_pings(client: &SupervisorClient) -> Option<tokio::task::JoinHandle<()>> {
+    let ms = std::env::var(ENV_MANAGER_PING_MS).ok()?.parse::<u64>().ok().filter(|ms| *ms > 0)?;
+    let client = client.clone();
+    Some(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(ms));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(e @ controller::ControllerError::Disconnected(_)) = client.ping().await {
+                tracing::debug!("stopping the pings: {e}");
+                return;
+            }
+        }
+    }))
 }
 
 /// Starts the resolver's processes, or adopts the ones a previous manager left running.

@@ -22,6 +22,10 @@
 //! * `ProcInfo::last_exit` reads `exit code 1` or `signal 9`.
 //! * Replies to requests of a connection that was replaced are dropped, as are events while no manager is
 //!   connected.
+//! * With systemd's watchdog enabled (`WATCHDOG_USEC`), the manager is started with `KRES_MANAGER_PING_MS` and
+//!   must send `ping` (or any request) that often; `WATCHDOG=1` goes to systemd every `WATCHDOG_USEC`/2 only while
+//!   the manager is connected, its last line is more recent than that period, and no kresd worker is FATAL after
+//!   failing on its own (a canary refused in a spawn reply does not count: the manager was told).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
@@ -37,11 +41,11 @@ use tokio::time::Instant;
 use super::notify::{Datagram, NotifySocket};
 use super::process::{self, Exit, Launch, Output, ProcHandle, Tail};
 use super::server::Connection;
-use super::systemd::Systemd;
+use super::systemd::{self, Systemd};
 use super::{Error, SupervisorOptions};
 use crate::protocol::{
-    ENV_SUPERVISOR_SOCKET, Event, MANAGER_EXIT_FATAL, NOTIFY_SOCKET, ProcInfo, ProcStatus, Reply, Request, RequestLine,
-    Restart, SUPERVISOR_SOCKET, SpawnSpec, SupervisorLine, WaitFor,
+    ENV_MANAGER_PING_MS, ENV_SUPERVISOR_SOCKET, Event, MANAGER_EXIT_FATAL, NOTIFY_SOCKET, ProcInfo, ProcKind,
+    ProcStatus, Reply, Request, RequestLine, Restart, SUPERVISOR_SOCKET, SpawnSpec, SupervisorLine, WaitFor,
 };
 
 /// Failures (of a child or of the manager) older than this are forgotten.
@@ -139,6 +143,9 @@ struct Child {
     stopping: Option<Duration>,
     /// Output of the current (or last) instance.
     tail: Tail,
+    /// FATAL after failing on its own (repeated crashes, or a restart that never became ready), as opposed to a
+    /// spawn the manager was answered with an error: such a child makes the resolver unhealthy (systemd watchdog).
+    gave_up: bool,
 }
 
 /// A running instance of a child.
@@ -163,6 +170,7 @@ impl Child {
             waiters: Vec::new(),
             stopping: None,
             tail: Tail::default(),
+            gave_up: false,
         }
     }
 
@@ -203,6 +211,17 @@ struct Manager {
     crashes: VecDeque<Instant>,
 }
 
+/// systemd's watchdog (`WatchdogSec=`), fed only while the resolver is healthy.
+#[derive(Debug)]
+struct Watchdog {
+    /// How often `WATCHDOG=1` is sent (half of `WATCHDOG_USEC`); the manager must have sent a line within it.
+    period: Duration,
+    /// When the connected manager last sent a line (or connected).
+    last_seen: Option<Instant>,
+    /// Why the watchdog was not fed at the last tick (for logging changes only).
+    unhealthy: Option<String>,
+}
+
 pub struct EventLoop {
     opts: SupervisorOptions,
     listener: UnixListener,
@@ -220,18 +239,30 @@ pub struct EventLoop {
     exit_code: i32,
     /// The cancellation token: set once shutdown begins; pending timers (restarts above all) end on it.
     shutdown: watch::Sender<bool>,
+    watchdog: Option<Watchdog>,
 }
 
 impl EventLoop {
-    pub fn new(opts: SupervisorOptions, listener: UnixListener, notify: NotifySocket) -> EventLoop {
+    pub fn new(mut opts: SupervisorOptions, listener: UnixListener, notify: NotifySocket) -> EventLoop {
         let (tx, rx) = mpsc::unbounded_channel();
+        let systemd = Systemd::from_env();
+        let watchdog = systemd.as_ref().and(systemd::watchdog_period()).map(|period| {
+            let ping = (period / 2).max(Duration::from_millis(10));
+            tracing::info!(
+                "systemd watchdog enabled: WATCHDOG=1 every {} while the manager pings (every {}) and no worker is FATAL",
+                secs(period),
+                secs(ping)
+            );
+            opts.manager_env.push((ENV_MANAGER_PING_MS.to_string(), ping.as_millis().to_string()));
+            Watchdog { period, last_seen: None, unhealthy: None }
+        });
         EventLoop {
             notify_path: opts.rundir.join(NOTIFY_SOCKET),
             socket_path: opts.rundir.join(SUPERVISOR_SOCKET),
             opts,
             listener,
             notify,
-            systemd: Systemd::from_env(),
+            systemd,
             tx,
             rx,
             children: BTreeMap::new(),
@@ -241,6 +272,7 @@ impl EventLoop {
             phase: Phase::Running,
             exit_code: 0,
             shutdown: watch::Sender::new(false),
+            watchdog,
         }
     }
 
@@ -252,6 +284,9 @@ impl EventLoop {
         self.notify_systemd("STATUS=Starting...");
         self.start_manager()
             .map_err(Error::io(format!("cannot start the manager ({})", self.opts.manager_argv.join(" "))))?;
+        let period = self.watchdog.as_ref().map_or(Duration::from_secs(3600), |w| w.period);
+        let mut watchdog_ticks = tokio::time::interval_at(Instant::now() + period, period);
+        watchdog_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         while self.phase != Phase::Done {
             let deadline = self.phase.deadline();
@@ -274,6 +309,7 @@ impl EventLoop {
                 () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     self.on_deadline();
                 }
+                _ = watchdog_ticks.tick(), if self.watchdog.is_some() => self.on_watchdog_tick(),
             }
             self.advance_shutdown();
         }
@@ -332,6 +368,58 @@ impl EventLoop {
         }
         // Dropping the old connection closes it.
         self.conn = Some(Connection::start(id, stream, self.tx.clone()));
+        self.manager_seen();
+    }
+
+    /// The connected manager showed a sign of life.
+    fn manager_seen(&mut self) {
+        if let Some(w) = &mut self.watchdog {
+            w.last_seen = Some(Instant::now());
+        }
+    }
+
+    /// Why systemd's watchdog must not be fed now, if it must not.
+    fn unhealthy(&self, period: Duration) -> Option<String> {
+        if !self.is_running() {
+            return Some("shutting down".into());
+        }
+        if self.conn.is_none() {
+            return Some("the manager is not connected".into());
+        }
+        let since = self.watchdog.as_ref().and_then(|w| w.last_seen).map(|t| t.elapsed());
+        if since.is_none_or(|s| s > period) {
+            return Some(format!("the manager has sent nothing for {}", secs(since.unwrap_or_default())));
+        }
+        let fatal: Vec<&str> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.spec.kind == ProcKind::Kresd && c.status == ProcStatus::Fatal && c.gave_up)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        if !fatal.is_empty() {
+            return Some(format!("{} {} FATAL", fatal.join(", "), if fatal.len() == 1 { "is" } else { "are" }));
+        }
+        None
+    }
+
+    fn on_watchdog_tick(&mut self) {
+        let Some(period) = self.watchdog.as_ref().map(|w| w.period) else { return };
+        let unhealthy = self.unhealthy(period);
+        match &unhealthy {
+            None => self.notify_systemd("WATCHDOG=1"),
+            Some(reason) if self.is_running() => {
+                if self.watchdog.as_ref().is_some_and(|w| w.unhealthy.as_ref() != Some(reason)) {
+                    tracing::warn!("not feeding the systemd watchdog: {reason}");
+                }
+            }
+            Some(_) => {}
+        }
+        if let Some(w) = &mut self.watchdog {
+            if unhealthy.is_none() && w.unhealthy.is_some() {
+                tracing::info!("healthy again; feeding the systemd watchdog");
+            }
+            w.unhealthy = unhealthy;
+        }
     }
 
     fn on_message(&mut self, msg: Msg) {
@@ -352,6 +440,7 @@ impl EventLoop {
         if self.conn.as_ref().is_none_or(|c| c.id != conn) {
             return; // a line that was already queued when the connection was replaced
         }
+        self.manager_seen();
         match serde_json::from_str::<RequestLine>(line) {
             Ok(RequestLine { seq, request }) => self.on_request(conn, seq, request),
             Err(e) => {
@@ -365,7 +454,9 @@ impl EventLoop {
     }
 
     fn on_request(&mut self, conn: u64, seq: u64, request: Request) {
-        tracing::debug!("request {seq}: {request:?}");
+        if request != Request::Ping {
+            tracing::debug!("request {seq}: {request:?}");
+        }
         match request {
             Request::Spawn { spec } => self.spawn(conn, seq, spec),
             Request::Stop { id, timeout_ms } => self.stop(conn, seq, &id, Duration::from_millis(timeout_ms)),
@@ -394,6 +485,7 @@ impl EventLoop {
                 self.reply(conn, seq, Reply::Ok);
                 self.begin_shutdown(0, "the manager asked for it");
             }
+            Request::Ping => self.reply(conn, seq, Reply::Ok),
         }
     }
 
@@ -624,6 +716,7 @@ impl EventLoop {
             let info = child.info();
             if waiters.is_empty() {
                 // A restarted instance: nobody else reports it.
+                child.gave_up = true;
                 tracing::error!("{message}; it is FATAL now{}", show_tail(&tail));
                 self.event(Event::Exited { info, output_tail: tail });
             } else {
@@ -670,6 +763,7 @@ impl EventLoop {
         let failures = record_failure(&mut child.failures);
         if failures > max_retries as usize {
             child.status = ProcStatus::Fatal;
+            child.gave_up = true;
             tracing::error!(
                 "{id} exited unexpectedly ({why}) {failures} times within {}; giving up, it is FATAL now{}",
                 secs(FAILURE_WINDOW),

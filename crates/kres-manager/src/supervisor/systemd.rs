@@ -1,12 +1,37 @@
 //! Notifications to systemd (`Type=notify`): the supervisor is the service's main process, so it is the one that
-//! talks to `$NOTIFY_SOCKET`. The variable never reaches the children (see [`super::process`]).
+//! talks to `$NOTIFY_SOCKET`. The variable never reaches the children (see [`super::process`]), nor do
+//! `WATCHDOG_USEC`/`WATCHDOG_PID`: the supervisor alone feeds systemd's watchdog ([`watchdog_period`]).
 
 use std::io;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::time::Duration;
 
 /// The variable systemd sets for `Type=notify` services.
 pub const ENV_NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
+/// Set by systemd when the unit has `WatchdogSec=`: `WATCHDOG=1` is expected more often than this (µs).
+pub const ENV_WATCHDOG_USEC: &str = "WATCHDOG_USEC";
+/// Set by systemd with `WATCHDOG_USEC`: the PID the watchdog is meant for.
+pub const ENV_WATCHDOG_PID: &str = "WATCHDOG_PID";
+
+/// How often to send `WATCHDOG=1` when systemd's watchdog is enabled for this process: half of `WATCHDOG_USEC`
+/// (as `sd_watchdog_enabled(3)` recommends). `None` when it is not set, not a positive number, or meant for another
+/// PID (`WATCHDOG_PID`).
+pub fn watchdog_period() -> Option<Duration> {
+    let usec = std::env::var(ENV_WATCHDOG_USEC).ok();
+    let pid = std::env::var(ENV_WATCHDOG_PID).ok();
+    parse_watchdog(usec.as_deref(), pid.as_deref(), std::process::id())
+}
+
+fn parse_watchdog(usec: Option<&str>, pid: Option<&str>, own_pid: u32) -> Option<Duration> {
+    let usec = usec?.trim().parse::<u64>().ok().filter(|u| *u > 0)?;
+    if let Some(pid) = pid.filter(|p| !p.is_empty())
+        && pid.trim().parse::<u32>().ok() != Some(own_pid)
+    {
+        return None;
+    }
+    Some(Duration::from_micros(usec / 2))
+}
 
 #[derive(Debug)]
 pub struct Systemd {
@@ -74,5 +99,16 @@ mod tests {
         assert_eq!(&buf[..n], b"STOPPING=1");
 
         assert!(Systemd::connect("vsock:2:1").is_err());
+    }
+
+    #[test]
+    fn watchdog_period_is_half_of_watchdog_usec_for_this_pid() {
+        assert_eq!(parse_watchdog(Some("30000000"), None, 7), Some(Duration::from_secs(15)));
+        assert_eq!(parse_watchdog(Some("1000000"), Some("7"), 7), Some(Duration::from_millis(500)));
+        assert_eq!(parse_watchdog(Some("1000000"), Some(""), 7), Some(Duration::from_millis(500)));
+        assert_eq!(parse_watchdog(Some("1000000"), Some("8"), 7), None);
+        assert_eq!(parse_watchdog(Some("0"), None, 7), None);
+        assert_eq!(parse_watchdog(Some("soon"), None, 7), None);
+        assert_eq!(parse_watchdog(None, Some("7"), 7), None);
     }
 }

@@ -5,4 +5,5 @@ mod api;
 mod fixture;
 mod manager;
 mod supervisor;
+mod systemd;
 mod watch;
