@@ -11,6 +11,7 @@ pub mod json_patch;
 pub mod json_pointer;
 pub mod load;
 pub mod lua;
+pub mod migrate;
 pub mod model;
 pub mod node;
 pub mod parse;
