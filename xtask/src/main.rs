@@ -25,6 +25,11 @@ tasks:
   kresctl [ARGS]     run our kresctl inside the sid root (talks to `cargo xtask run`'s manager
                      unless ARGS pick a --socket/--config)
   shell              interactive shell inside the sid root (workspace mounted at the same path)
+  dist [--debug]     man pages and completions (distro/generated/), then the Debian package
+                     target/dist/knot-resolver-manager-rs_*.deb (cargo-deb; release build unless --debug)
+  package-test [SCENARIO...]
+                     build the package from the debug binaries and test it: installed into a throw-away
+                     overlay of the sid root, the manager on the packaged defaults (distro/tests/)
   root               build (or update) the sid root only
   root-status        show the sid root, its mounts and users
 
@@ -50,6 +55,8 @@ fn main() -> ExitCode {
         Some("format" | "fmt") => format(),
         Some("kresctl") => kresctl(&rest),
         Some("shell") => shell(),
+        Some("dist") => dist(&rest).map(|_| ()),
+        Some("package-test") => package_test(&rest),
         Some("root") => sid_root(&["build"]),
         Some("root-status") => sid_root(&["status"]),
         Some("help" | "-h" | "--help") | None => {
@@ -274,4 +281,101 @@ fn shell() -> Result<()> {
     let mut cmd = with_mounts(script("sid-root.sh"));
     cmd.args(["exec", "/bin/bash", "-i"]).current_dir(env::current_dir()?);
     status(&mut cmd)
+}
+
+/// The cargo target directory (`$CARGO_TARGET_DIR` or `target/`).
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), |d| workspace_root().join(d))
+}
+
+/// `cargo xtask dist [--debug]`: the generated man pages and completions in distro/generated/ (read by the package's
+/// assets, see `[package.metadata.deb]` in crates/kres-manager/Cargo.toml), then target/dist/*.deb with cargo-deb. Release
+/// binaries by default; `--debug` packages the debug binaries the tests use (no second build), staged as the
+/// `package-test` profile because cargo-deb does not package the dev profile. Returns the .deb's path.
+fn dist(args: &[OsString]) -> Result<PathBuf> {
+    let debug = match args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().as_slice() {
+        [] => false,
+        [flag] if flag == "--debug" => true,
+        other => bail!("dist: unexpected arguments {other:?} (only --debug)"),
+    };
+    let bins = ["--bin", MANAGER_BIN, "--bin", KRESCTL_BIN];
+    let mut build = cargo();
+    build.args(["build", "--locked", "-p", "kres-manager", "-p", "kresctl"]).args(bins);
+    if !debug {
+        build.arg("--release");
+    }
+    status(&mut build)?;
+    // The package's assets name the generated files as ../../distro/generated (ignored by git).
+    let generated = workspace_root().join("distro/generated");
+    for dir in ["man", "bash-completion", "fish", "zsh"] {
+        let dir = generated.join(dir);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clean {}", dir.display()))?;
+        }
+    }
+    let mut generate = cargo();
+    generate.args(["run", "--quiet", "--locked", "-p", "kres-dist", "--"]).arg(&generated);
+    if let Some(epoch) = last_commit_time() {
+        generate.env("SOURCE_DATE_EPOCH", epoch);
+    }
+    status(generate.stdout(std::process::Stdio::null()))?;
+    let out = target_dir().join("dist");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("cannot clean {}", out.display()))?;
+    }
+    ensure_cargo_deb()?;
+    let mut deb = cargo();
+    deb.args(["deb", "--locked", "-p", "kres-manager", "--no-build", "--output"]).arg(&out);
+    if debug {
+        let staged = target_dir().join("package-test");
+        std::fs::create_dir_all(&staged)?;
+        for bin in [MANAGER_BIN, KRESCTL_BIN] {
+            let to = staged.join(bin);
+            let _ = std::fs::remove_file(&to);
+            std::fs::copy(target_dir().join("debug").join(bin), &to)
+                .with_context(|| format!("cannot stage {}", to.display()))?;
+        }
+        deb.args(["--profile", "package-test", "--fast"]);
+    }
+    status(&mut deb)?;
+    let found = std::fs::read_dir(&out)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .context("cargo deb wrote no .deb")?;
+    eprintln!("xtask: {}", found.display());
+    Ok(found)
+}
+
+fn last_commit_time() -> Option<String> {
+    let out = Command::new("git").args(["log", "-1", "--format=%ct"]).current_dir(workspace_root()).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    out.status.success().then(|| text.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// Is `cargo deb` usable? Installs it (`cargo install cargo-deb --locked`) when absent.
+fn ensure_cargo_deb() -> Result<()> {
+    let works = || {
+        cargo()
+            .args(["deb", "--version"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !works() {
+        eprintln!("xtask: installing cargo-deb (cargo install cargo-deb --locked)");
+        status(cargo().args(["install", "cargo-deb", "--locked"]))?;
+    }
+    Ok(())
+}
+
+/// `cargo xtask package-test [SCENARIO...]`: the package built from the debug binaries, installed into a throw-away
+/// overlay of the sid root (in private mount, PID and network namespaces: the shared root is never modified and
+/// port 53 is private), then distro/tests/*.sh against the manager running on the packaged defaults.
+fn package_test(args: &[OsString]) -> Result<()> {
+    ensure_root()?;
+    let deb = dist(&["--debug".into()])?;
+    let script = workspace_root().join("distro/tests/harness/package-test.sh");
+    status(Command::new(script).arg(deb).args(args).current_dir(workspace_root()))
 }
