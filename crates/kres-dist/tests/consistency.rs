@@ -79,9 +79,16 @@ fn man_pages_document_every_subcommand_and_option() {
                 let escaped = option.replace('-', "\\-");
                 assert!(page.contains(&escaped), "{page_name} does not document {option}");
             }
-            if full != program.name {
-                let reference = format!("{}(8)", full.replace(' ', "-").replace('-', "\\-"));
-                assert!(main_page.contains(&reference), "{} does not list {reference}", program.name);
+            if let Some((parent, _)) = full.rsplit_once(' ') {
+                // The parent's SUBCOMMANDS section lists it (`kresctl-config.8` lists `kresctl-config-get(8)`),
+                // and the program's SEE ALSO names every page (in bold: `\fBkresctl\-config\-get\fR(8)`).
+                let name = full.replace(' ', "-").replace('-', "\\-");
+                let parent_page_name = format!("{}.8", parent.replace(' ', "-"));
+                let (_, parent_page) = pages.iter().find(|(n, _)| *n == parent_page_name).unwrap();
+                let reference = format!("{name}(8)");
+                assert!(parent_page.contains(&reference), "{parent_page_name} does not list {reference}");
+                let see_also = format!("\\fB{name}\\fR(8)");
+                assert!(main_page.contains(&see_also), "{} does not refer to {see_also}", program.name);
             }
         }
         assert!(!pages.iter().any(|(n, _)| n.contains("-help.")), "no page for the help subcommand");

@@ -1,12 +1,14 @@
 //! `kresctl`: the command-line client of the Knot Resolver 6 manager.
 //!
 //! One module per subcommand under [`commands`], dispatched by one `match` in [`run`]. The offline commands
-//! (`validate`, `convert`, `schema`, `migrate`) work on configuration files with [`kres_datamodel`]; the online
-//! ones talk to the manager's HTTP API, found by [`socket::determine_socket`].
+//! (`validate`, `convert`, `schema`, `migrate`, `completion`) work on configuration files with [`kres_datamodel`];
+//! the online ones (`config`, `reload`, `stop`, `metrics`, `cache`, `schema --live`, `pids`, `debug`) talk to the
+//! manager's HTTP API with [`client::Client`], at the socket found by [`socket::determine_socket`].
 //!
 //! Results go to stdout, diagnostics to stderr. Exit codes: 0 success, 1 failure (invalid configuration,
 //! unreadable file, ...), 2 bad command line (clap's usage errors).
 
+pub mod client;
 pub mod commands;
 pub mod output;
 pub mod socket;
@@ -17,7 +19,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{convert, migrate, schema, validate};
+use crate::client::Client;
+use crate::commands::{
+    cache, completion, config, convert, debug, metrics, migrate, pids, reload, schema, stop, validate,
+};
 
 /// The configuration file used when none is given (validate, convert, socket discovery).
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/knot-resolver/config.yaml";
@@ -44,6 +49,22 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Performs operations on the running resolver's configuration.
+    Config(config::Args),
+    /// Tells the resolver to reload its configuration files. Old processes are replaced by new ones (with the
+    /// updated configuration) using rolling restarts, so DNS service is not interrupted.
+    Reload(reload::Args),
+    /// Tells the resolver to shut down everything.
+    Stop,
+    /// Gets the metrics of the running resolver in JSON (the default) or in the Prometheus format.
+    Metrics(metrics::Args),
+    /// Performs operations on the cache of the running resolver.
+    Cache(cache::Args),
+    /// Lists the PIDs of the resolver's processes (kresd workers, cache garbage collector).
+    Pids(pids::Args),
+    /// Runs GDB attached to the resolver's processes (a tool for Knot Resolver developers: the resolver stops
+    /// answering while the debugger holds it).
+    Debug(debug::Args),
     /// Validates configuration in JSON or YAML format.
     Validate(validate::Args),
     /// Converts JSON or YAML configuration to Lua script.
@@ -52,15 +73,35 @@ pub enum Command {
     Schema(schema::Args),
     /// Migrates JSON or YAML configuration to the newer version.
     Migrate(migrate::Args),
+    /// Prints a shell completion script for kresctl.
+    Completion(completion::Args),
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    // Online commands find the API only after checking their own arguments.
+    let client = || cli.client();
     match &cli.command {
+        Command::Config(args) => config::run(args, client),
+        Command::Reload(args) => reload::run(args, &client()?),
+        Command::Stop => stop::run(&client()?),
+        Command::Metrics(args) => metrics::run(args, &client()?),
+        Command::Cache(args) => cache::run(args, client),
+        Command::Pids(args) => pids::run(args, &client()?),
+        Command::Debug(args) => debug::run(args, &client()?),
         Command::Validate(args) => validate::run(args),
         Command::Convert(args) => convert::run(args),
-        Command::Schema(args) => schema::run(args),
+        Command::Schema(args) => schema::run(args, client),
         Command::Migrate(args) => migrate::run(args),
+        Command::Completion(args) => completion::run(args),
+    }
+}
+
+impl Cli {
+    /// A client of the management API found by socket discovery (`-s`, `-c`, the default configuration file, the
+    /// default socket).
+    pub fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::new(socket::determine_socket(self.socket.as_deref(), self.config.as_deref())?))
     }
 }
 

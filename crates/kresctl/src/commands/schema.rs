@@ -1,12 +1,18 @@
-//! `kresctl schema [FILE | -o FILE]`: the JSON Schema of the configuration (indented by 4 like the reference).
-//! `--live` (ask the running manager) comes with the online commands.
+//! `kresctl schema [--live] [FILE | -o FILE]`: the JSON Schema of the configuration (indented by 4 like the
+//! reference), built in or, with `--live`, the running manager's (`/schema`).
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::client::Client;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Get the schema from the running resolver's management API.
+    #[arg(short, long)]
+    pub live: bool,
+
     /// File to write the JSON schema to. If not specified, the schema is printed.
     #[arg(value_name = "FILE", conflicts_with = "output")]
     pub file: Option<PathBuf>,
@@ -16,8 +22,13 @@ pub struct Args {
     pub output: Option<PathBuf>,
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
-    let text = to_json_indent4(&kres_datamodel::json_schema());
+pub fn run(args: &Args, client: impl FnOnce() -> anyhow::Result<Client>) -> anyhow::Result<()> {
+    let text = if args.live {
+        // Re-indented, so that the output is the same as the built-in schema's when the schemas are.
+        to_json_indent4(&client()?.get("/schema")?.success()?.json()?)
+    } else {
+        to_json_indent4(&kres_datamodel::json_schema())
+    };
     crate::output::to_file_or_stdout(args.file.as_deref().or(args.output.as_deref()), &text)
 }
 

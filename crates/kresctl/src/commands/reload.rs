@@ -1,0 +1,18 @@
+//! `kresctl reload [--force]`: the manager re-reads its configuration files and applies them (a rolling restart of
+//! the workers that need it). Unlike the reference's, our manager answers when the work is done and with a failure
+//! status when it failed, so the exit code tells whether the new configuration is in force.
+
+use crate::client::Client;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Restart every worker and re-run the policy-loader, even if the configuration has not changed.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(args: &Args, client: &Client) -> anyhow::Result<()> {
+    let path = if args.force { "/reload/force" } else { "/reload" };
+    let response = client.post(path, None)?.success()?;
+    Ok(crate::output::stdout_line(response.text().trim_end())?)
+}
