@@ -40,5 +40,6 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         ScriptType::Worker => lua::render_worker(&config)?,
         ScriptType::PolicyLoader => lua::render_policy_loader(&config)?,
     };
+    super::leak(config);
     crate::output::to_file_or_stdout(args.output.as_deref(), &script)
 }

@@ -27,7 +27,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    super::load(&args.input_file, args.strict)?;
+    super::leak(super::load(&args.input_file, args.strict)?);
     if !args.strict {
         crate::output::stdout_line(NON_STRICT_NOTE)?;
     }
