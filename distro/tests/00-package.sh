@@ -1,4 +1,6 @@
+#!/usr/bin/env bash
 # The package is installed beside knot-resolver6 and has taken over the Python manager's files (dpkg-divert).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 step "package state"
@@ -47,7 +49,8 @@ if command -v systemd-analyze >/dev/null; then
         fail "systemd-analyze verify complains about the unit"
     fi
 fi
-for page in knot-resolver kresctl kresctl-validate kresctl-convert kresctl-schema kresctl-migrate; do
+for page in knot-resolver kresctl kresctl-validate kresctl-convert kresctl-schema kresctl-migrate kresctl-config \
+    kresctl-config-get kresctl-config-set kresctl-reload kresctl-metrics kresctl-cache-clear kresctl-pids; do
     zcat /usr/share/man/man8/$page.8.gz | grep -q "^\.TH $page 8 " || fail "man page $page(8)"
 done
 zcat /usr/share/man/man8/kresctl.python.8.gz | grep -qi kresctl || fail "the Python kresctl(8) was not kept"
@@ -60,7 +63,11 @@ done
 # bash really completes kresctl's subcommands from the installed file.
 words="$(bash -c '. /usr/share/bash-completion/completions/kresctl; COMP_WORDS=(kresctl ""); COMP_CWORD=1;
     _kresctl kresctl "" kresctl; printf "%s\n" "${COMPREPLY[@]}"')"
-for sub in validate convert schema migrate; do grep -qx "$sub" <<<"$words" || fail "bash does not complete $sub"; done
+for sub in validate convert schema migrate config reload stop metrics cache pids; do
+    grep -qx "$sub" <<<"$words" || fail "bash does not complete $sub"
+done
+# kresctl completion prints the packaged scripts.
+kresctl completion --bash | cmp -s - /usr/share/bash-completion/completions/kresctl || fail "kresctl completion --bash"
 
 step "the default configuration"
 cmp -s "$CONFIG" /usr/share/doc/knot-resolver-manager-rs/examples/config.yaml ||

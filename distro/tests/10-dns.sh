@@ -1,4 +1,6 @@
+#!/usr/bin/env bash
 # The resolver runs on the packaged defaults: 2 workers as user knot-resolver answering on 127.0.0.1@53.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 step "DNS on 127.0.0.1@53"

@@ -1,4 +1,6 @@
+#!/usr/bin/env bash
 # ETags of /v1/config: If-None-Match with the current tag is 304; a change gives a new tag.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 etag_of() { grep -i '^etag:' | tr -d '\r' | sed 's/^[Ee][Tt][Aa][Gg]: *//'; }

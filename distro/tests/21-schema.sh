@@ -1,4 +1,6 @@
+#!/usr/bin/env bash
 # The JSON Schema: kresctl schema (offline), kresctl schema --live and GET /schema are the same document.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 normalize() { python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin), sort_keys=True))'; }

@@ -1,6 +1,8 @@
+#!/usr/bin/env bash
 # Metrics: JSON (kresctl metrics, GET /metrics/json) and Prometheus (kresctl metrics --prometheus) agree: per worker,
 # one resolver_* sample per JSON leaf, except the 10 latency leaves which make an 11-sample histogram, plus
 # resolver_metrics_loaded.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 step "some traffic"

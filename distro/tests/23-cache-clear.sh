@@ -1,4 +1,6 @@
+#!/usr/bin/env bash
 # Cache clearing: everything, and one exact name and type, with JSON output.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 step "kresctl cache clear"

@@ -1,6 +1,8 @@
+#!/usr/bin/env bash
 # Reload: kresctl reload re-reads /etc/knot-resolver/config.yaml (as ExecReload= does), --force restarts every
 # worker, SIGHUP (Type=notify-reload) does the same as kresctl reload, and an invalid file changes nothing.
 # "Config applied successfully to all workers" is logged once per applied change.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 supervisor_pid() { pgrep -o -x knot-resolver; }

@@ -1,4 +1,6 @@
+#!/usr/bin/env bash
 # Renew (POST /renew, /renew/force with curl): re-applies the configuration in force; force restarts every worker.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 before=$(log_count "$APPLIED")

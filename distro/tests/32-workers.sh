@@ -1,4 +1,6 @@
+#!/usr/bin/env bash
 # Changing /workers at runtime: kresctl config set -p /workers 3 -> 3 kresd processes, then back.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 count_kresd() { pidof kresd | wc -w; }

@@ -1,6 +1,8 @@
+#!/usr/bin/env bash
 # The TLS certificate watchdog (/network/tls/watchdog): a DoT listener keeps serving whatever certificate is on disk,
 # without restarting workers, after an in-place write, a rename-over (mv of a new file onto the name) and a
 # delete + recreate. Each is logged as "TLS cert files reload triggered".
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 TLS=/etc/knot-resolver/tls

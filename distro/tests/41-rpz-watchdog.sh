@@ -1,6 +1,8 @@
+#!/usr/bin/env bash
 # The RPZ watchdog (/local-data/rpz[*]/watchdog): the rules follow the file after an in-place append, a
 # rename-over (mv of a new file onto the name) and a delete + recreate, each logged as "Renewing configuration has
 # finished", without restarting workers. Without the watchdog, nothing happens on a change.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 RPZ_DIR=/etc/knot-resolver/rpz

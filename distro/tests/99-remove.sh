@@ -1,5 +1,7 @@
+#!/usr/bin/env bash
 # manager: none
 # Removing the package gives knot-resolver6's Python manager its files back (the diversions are undone).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 step "dpkg -r knot-resolver-manager-rs"

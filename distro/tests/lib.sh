@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # shellcheck disable=SC2034 # the variables are for the scenarios that source this
 # Helpers for the packaging scenarios (sourced; see harness/in-root.sh). The manager runs on the packaged defaults:
 # /etc/knot-resolver/config.yaml (2 workers on 127.0.0.1@53), the API on /run/knot-resolver/kres-api.sock, its log
