@@ -150,19 +150,25 @@ fn merge_at(base: &mut Node, other: Node, path: &mut String) -> Result<(), Merge
     }
     match (&mut base.value, other.value) {
         (Value::Map(mine), Value::Map(theirs)) => {
+            // Key → index of the base mapping, so merging large mappings stays linear.
+            let mut index: std::collections::HashMap<String, usize> =
+                mine.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
             for (key, value) in theirs {
                 let len = path.len();
                 path.push('/');
                 path.push_str(&crate::path::escape_token(&key));
-                match mine.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, existing)) => {
+                match index.get(&key).map(|&i| &mut mine[i].1) {
+                    Some(existing) => {
                         if matches!(existing.value, Value::Map(_)) && matches!(value.value, Value::Map(_)) {
                             merge_at(existing, value, path)?;
                         } else {
                             return Err(MergeConflict { path: path.clone(), mark: value.mark });
                         }
                     }
-                    None => mine.push((key, value)),
+                    None => {
+                        index.insert(key.clone(), mine.len());
+                        mine.push((key, value));
+                    }
                 }
                 path.truncate(len);
             }

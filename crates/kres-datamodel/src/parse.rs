@@ -150,8 +150,21 @@ pub fn parse_yaml(text: &str, source: &str) -> Result<Node, ParseError> {
 }
 
 enum Frame {
-    List { items: Vec<Node>, anchor: usize, mark: Mark },
-    Map { entries: Vec<(String, Node)>, key: Option<(String, Mark)>, anchor: usize, mark: Mark, merges: Vec<Node> },
+    List {
+        items: Vec<Node>,
+        anchor: usize,
+        mark: Mark,
+    },
+    Map {
+        entries: Vec<(String, Node)>,
+        /// The pending key, its position, and whether it was a plain (unquoted) scalar.
+        key: Option<(String, Mark, bool)>,
+        anchor: usize,
+        mark: Mark,
+        merges: Vec<Node>,
+        /// Key → entry index, built once a mapping is large (duplicate checks stay linear in the document size).
+        index: Option<HashMap<String, usize>>,
+    },
 }
 
 struct YamlBuilder {
@@ -176,7 +189,7 @@ impl YamlBuilder {
             Event::Scalar(text, style, anchor, tag) => {
                 // A key of a mapping stays text (with its position for duplicate-key errors).
                 if let Some(Frame::Map { key: key @ None, .. }) = self.stack.last_mut() {
-                    *key = Some((text.into_owned(), mark));
+                    *key = Some((text.into_owned(), mark, style == ScalarStyle::Plain && tag.is_none()));
                     return Ok(());
                 }
                 let value = resolve_scalar(&text, style, tag.as_deref())
@@ -194,7 +207,14 @@ impl YamlBuilder {
             }
             Event::MappingStart(anchor, _) => {
                 self.check_not_key(&mark)?;
-                self.stack.push(Frame::Map { entries: Vec::new(), key: None, anchor, mark, merges: Vec::new() });
+                self.stack.push(Frame::Map {
+                    entries: Vec::new(),
+                    key: None,
+                    anchor,
+                    mark,
+                    merges: Vec::new(),
+                    index: None,
+                });
                 Ok(())
             }
             Event::SequenceEnd => match self.stack.pop() {
@@ -204,7 +224,7 @@ impl YamlBuilder {
                 _ => Err(self.err("unbalanced YAML sequence".into(), mark)),
             },
             Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Map { mut entries, anchor, mark, merges, .. }) => {
+                Some(Frame::Map { mut entries, anchor, mark, merges, mut index, .. }) => {
                     // YAML 1.1 merge keys (`<<: *anchor`): explicit keys win over merged ones.
                     for merged in merges {
                         let sources = match merged.value {
@@ -227,7 +247,10 @@ impl YamlBuilder {
                         };
                         for m in sources {
                             for (k, v) in m {
-                                if !entries.iter().any(|(e, _)| *e == k) {
+                                if find_key(&entries, &mut index, &k).is_none() {
+                                    if let Some(ix) = index.as_mut() {
+                                        ix.insert(k.clone(), entries.len());
+                                    }
                                     entries.push((k, v));
                                 }
                             }
@@ -245,7 +268,7 @@ impl YamlBuilder {
                 if let Some(Frame::Map { key: key @ None, .. }) = self.stack.last_mut() {
                     match node.value {
                         Value::Str(s) => {
-                            *key = Some((s, mark));
+                            *key = Some((s, mark, false));
                             return Ok(());
                         }
                         _ => return Err(self.err("a mapping key must be a scalar".into(), mark)),
@@ -285,23 +308,44 @@ impl YamlBuilder {
                 items.push(node);
                 Ok(())
             }
-            Some(Frame::Map { entries, key, merges, .. }) => {
-                let Some((k, kmark)) = key.take() else {
+            Some(Frame::Map { entries, key, merges, index, .. }) => {
+                let Some((k, kmark, plain)) = key.take() else {
                     return Err(ParseError { message: "a mapping value without a key".into(), mark: node.mark });
                 };
-                if k == "<<" {
+                if plain && k == "<<" {
                     merges.push(node);
                     return Ok(());
                 }
-                if let Some((_, first)) = entries.iter().find(|(e, _)| *e == k) {
-                    let first_line =
-                        first.mark.as_ref().map(|m| format!(" (first defined on line {})", m.line)).unwrap_or_default();
+                if let Some(i) = find_key(entries, index, &k) {
+                    let first_line = entries[i]
+                        .1
+                        .mark
+                        .as_ref()
+                        .map(|m| format!(" (first defined on line {})", m.line))
+                        .unwrap_or_default();
                     return Err(ParseError { message: format!("duplicate key '{k}'{first_line}"), mark: Some(kmark) });
+                }
+                if let Some(ix) = index.as_mut() {
+                    ix.insert(k.clone(), entries.len());
                 }
                 entries.push((k, node));
                 Ok(())
             }
         }
+    }
+}
+
+/// Mappings with more keys than this get a hash index for duplicate detection.
+const INDEX_THRESHOLD: usize = 32;
+
+/// The index of `key` in a mapping's entries; builds the hash index once the mapping is large.
+fn find_key(entries: &[(String, Node)], index: &mut Option<HashMap<String, usize>>, key: &str) -> Option<usize> {
+    if index.is_none() && entries.len() >= INDEX_THRESHOLD {
+        *index = Some(entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect());
+    }
+    match index {
+        Some(ix) => ix.get(key).copied(),
+        None => entries.iter().position(|(k, _)| k == key),
     }
 }
 
@@ -373,11 +417,14 @@ fn yaml11_int(text: &str) -> Option<i64> {
         return None;
     }
     let digits = |s: &str, radix: u32| -> Option<i64> {
-        let cleaned: String = s.chars().filter(|c| *c != '_').collect();
-        if cleaned.is_empty() || !s.chars().all(|c| c == '_' || c.is_digit(radix)) {
+        if !s.chars().all(|c| c == '_' || c.is_digit(radix)) {
             return None;
         }
-        i64::from_str_radix(&cleaned, radix).ok()
+        if !s.contains('_') {
+            return if s.is_empty() { None } else { i64::from_str_radix(s, radix).ok() };
+        }
+        let cleaned: String = s.chars().filter(|c| *c != '_').collect();
+        if cleaned.is_empty() { None } else { i64::from_str_radix(&cleaned, radix).ok() }
     };
     let magnitude = if let Some(rest) = body.strip_prefix("0b") {
         digits(rest, 2)?
@@ -487,6 +534,20 @@ mod tests {
         assert_eq!(n.get("x").unwrap().value, Value::Float(100000.0));
         let n = parse_document("", "b").unwrap();
         assert_eq!(n.value, Value::Map(vec![]));
+    }
+
+    #[test]
+    fn quoted_merge_key_is_an_ordinary_key() {
+        let n = parse_yaml("a: {x: 1}\nb:\n  '<<': 5\n", "t").unwrap();
+        assert_eq!(n.get("b").unwrap().get("<<").unwrap().value, Value::Int(5));
+    }
+
+    #[test]
+    fn large_mappings_detect_duplicates() {
+        let mut text: String = (0..100).map(|i| format!("k{i}: {i}\n")).collect();
+        text.push_str("k42: again\n");
+        let err = parse_yaml(&text, "t").unwrap_err();
+        assert!(err.message.contains("duplicate key 'k42' (first defined on line 43)"), "{err}");
     }
 
     #[test]

@@ -107,6 +107,16 @@ impl DomainName {
             return Err(bad("it is empty"));
         }
         let body = text.strip_suffix('.').unwrap_or(text);
+        if text.is_ascii() {
+            // Fast path (the common case): check the labels in place, no conversion needed.
+            for label in body.split('.') {
+                check_label(label, label).map_err(|why| bad(&why))?;
+            }
+            if body.len() > 253 {
+                return Err(bad("it is longer than 253 characters"));
+            }
+            return Ok(DomainName { text: text.to_owned(), punycode: text.to_owned() });
+        }
         let mut labels = Vec::new();
         for label in body.split('.') {
             if label.is_empty() {
@@ -120,12 +130,7 @@ impl DomainName {
                     None => return Err(bad(&format!("label '{label}' cannot be converted to punycode"))),
                 }
             };
-            if ascii.len() > 63 {
-                return Err(bad(&format!("label '{label}' is longer than 63 characters")));
-            }
-            if ascii.starts_with('-') || ascii.ends_with('-') {
-                return Err(bad(&format!("label '{label}' starts or ends with '-'")));
-            }
+            check_label(&ascii, label).map_err(|why| bad(&why))?;
             labels.push(ascii);
         }
         let mut punycode = labels.join(".");
@@ -153,6 +158,20 @@ impl DomainName {
     pub fn is_root(&self) -> bool {
         self.text == "."
     }
+}
+
+/// Checks one label in its ASCII (punycode) form; `written` is how the user wrote it (for the message).
+fn check_label(ascii: &str, written: &str) -> Result<(), String> {
+    if ascii.is_empty() {
+        return Err("it has an empty label".into());
+    }
+    if ascii.len() > 63 {
+        return Err(format!("label '{written}' is longer than 63 characters"));
+    }
+    if ascii.starts_with('-') || ascii.ends_with('-') {
+        return Err(format!("label '{written}' starts or ends with '-'"));
+    }
+    Ok(())
 }
 
 text_value!(DomainName);
