@@ -169,6 +169,14 @@ fn test(args: &[OsString]) -> Result<()> {
         let a = a.to_string_lossy();
         a == "-p" || a.starts_with("--package") || a == "--workspace"
     });
+    // kresctl's online tests run the workspace's manager binary, which `-p kresctl` alone does not build.
+    let picks_kresctl = args.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a == KRESCTL_BIN || a == "-pkresctl" || a == "--package=kresctl"
+    });
+    if picks_packages && picks_kresctl {
+        status(cargo().args(["build", "-p", "kres-manager", "--bin", MANAGER_BIN]))?;
+    }
     let mut cmd = with_mounts(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     if nextest_available() {
         cmd.args(["nextest", "run", "--profile", "ci"]);

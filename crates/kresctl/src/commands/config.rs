@@ -64,7 +64,7 @@ pub struct SetArgs {
     pub dry_run: bool,
 
     /// A file with the new value, or the value itself (JSON or YAML). If not specified, it is read from stdin.
-    #[arg(value_name = "VALUE|FILE")]
+    #[arg(value_name = "VALUE|FILE", allow_hyphen_values = true)]
     pub value: Option<String>,
 }
 
@@ -86,7 +86,7 @@ pub struct PatchArgs {
 
     /// A file with the JSON Patch (a list of operations such as {"op": "replace", "path": "/workers", "value":
     /// 2}, in JSON or YAML), or the patch itself. If not specified, it is read from stdin.
-    #[arg(value_name = "PATCH|FILE")]
+    #[arg(value_name = "PATCH|FILE", allow_hyphen_values = true)]
     pub patch: Option<String>,
 }
 

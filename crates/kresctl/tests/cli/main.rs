@@ -2,7 +2,10 @@
 
 mod args;
 mod convert;
+mod daemon;
 mod migrate;
+mod online;
+mod online_local;
 mod schema;
 mod support;
 mod validate;
