@@ -186,7 +186,8 @@ fn watchdog_is_fed_only_while_the_manager_answers() {
     let from = Instant::now();
     thread::sleep(Duration::from_millis(2600));
     let fed = systemd.watchdogs_between(from, Instant::now());
-    assert!((4..=6).contains(&fed), "{fed} WATCHDOG=1 in 2.6 s; expected one every 0.5 s");
+    // One every 0.5 s: 5, give or take a tick on a loaded machine.
+    assert!((3..=7).contains(&fed), "{fed} WATCHDOG=1 in 2.6 s; expected one every 0.5 s");
 
     // A stopped manager stops answering: the watchdog starves (systemd would kill and restart the service).
     signal(manager, Signal::STOP);
