@@ -162,8 +162,9 @@ enum Frame {
         anchor: usize,
         mark: Mark,
         merges: Vec<Node>,
-        /// Key → entry index, built once a mapping is large (duplicate checks stay linear in the document size).
-        index: Option<HashMap<String, usize>>,
+        /// Key hash → entry index, built once a mapping is large (duplicate checks stay linear in the document
+        /// size).
+        index: Option<KeyIndex>,
     },
 }
 
@@ -248,9 +249,7 @@ impl YamlBuilder {
                         for m in sources {
                             for (k, v) in m {
                                 if find_key(&entries, &mut index, &k).is_none() {
-                                    if let Some(ix) = index.as_mut() {
-                                        ix.insert(k.clone(), entries.len());
-                                    }
+                                    index_key(&mut index, &k, entries.len());
                                     entries.push((k, v));
                                 }
                             }
@@ -325,9 +324,7 @@ impl YamlBuilder {
                         .unwrap_or_default();
                     return Err(ParseError { message: format!("duplicate key '{k}'{first_line}"), mark: Some(kmark) });
                 }
-                if let Some(ix) = index.as_mut() {
-                    ix.insert(k.clone(), entries.len());
-                }
+                index_key(index, &k, entries.len());
                 entries.push((k, node));
                 Ok(())
             }
@@ -338,14 +335,53 @@ impl YamlBuilder {
 /// Mappings with more keys than this get a hash index for duplicate detection.
 const INDEX_THRESHOLD: usize = 32;
 
+/// Key hash (FNV-1a) → index of the first entry with that hash. Keys are not copied; a hash hit is confirmed by
+/// comparing the key, and a true collision falls back to a linear scan.
+type KeyIndex = HashMap<u64, usize, std::hash::BuildHasherDefault<IdentityHasher>>;
+
+/// The hash of a key is already well mixed (FNV-1a), so the map uses it as is.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fnv1a(bytes);
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// The index of `key` in a mapping's entries; builds the hash index once the mapping is large.
-fn find_key(entries: &[(String, Node)], index: &mut Option<HashMap<String, usize>>, key: &str) -> Option<usize> {
+fn find_key(entries: &[(String, Node)], index: &mut Option<KeyIndex>, key: &str) -> Option<usize> {
     if index.is_none() && entries.len() >= INDEX_THRESHOLD {
-        *index = Some(entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect());
+        let mut ix = KeyIndex::default();
+        for (i, (k, _)) in entries.iter().enumerate() {
+            ix.entry(fnv1a(k.as_bytes())).or_insert(i);
+        }
+        *index = Some(ix);
     }
     match index {
-        Some(ix) => ix.get(key).copied(),
+        Some(ix) => match ix.get(&fnv1a(key.as_bytes())) {
+            None => None,
+            Some(&i) if entries[i].0 == key => Some(i),
+            Some(_) => entries.iter().position(|(k, _)| k == key),
+        },
         None => entries.iter().position(|(k, _)| k == key),
+    }
+}
+
+/// Records a new entry at `position` in the index (if the mapping has one).
+fn index_key(index: &mut Option<KeyIndex>, key: &str, position: usize) {
+    if let Some(ix) = index.as_mut() {
+        ix.entry(fnv1a(key.as_bytes())).or_insert(position);
     }
 }
 
