@@ -110,3 +110,20 @@ fn completion_scripts() {
         }
     }
 }
+
+#[test]
+fn without_socket_or_config_the_defaults_are_used() {
+    // Skip where a manager really listens on the default socket (e.g. `cargo xtask run` in the sid root).
+    if std::path::Path::new(kresctl::socket::DEFAULT_API_SOCKET).exists() {
+        eprintln!("{} exists; skipping", kresctl::socket::DEFAULT_API_SOCKET);
+        return;
+    }
+    let run = kresctl(["pids"]).failure(1);
+    // The default configuration file names the socket, or (absent, or without /management) the default socket.
+    assert!(
+        run.stderr.contains("Sourced from:  default value '/run/knot-resolver/kres-api.sock'")
+            || run.stderr.contains("config file (default config file)"),
+        "{}",
+        run.stderr
+    );
+}
