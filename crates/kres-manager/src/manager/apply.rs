@@ -135,7 +135,7 @@ impl Actor {
         };
         if request.dry_run {
             if restart_workers {
-                outcome.canary = Some(self.dry_run_canary(&worker_lua, &etag).await?);
+                outcome.canary = Some(self.dry_run_canary(&config, &etag).await?);
             }
             outcome.seconds = started.elapsed().as_secs_f64();
             return Ok(outcome);
@@ -200,16 +200,27 @@ impl Actor {
         kres_datamodel::validate(&Node::from_json(raw), &opts).map_err(ApplyError::Invalid)
     }
 
-    /// Starts a canary on the new worker Lua and stops it again (dry run).
-    async fn dry_run_canary(&mut self, worker_lua: &str, etag: &str) -> Result<bool, ApplyError> {
+    /// Starts a canary on the new worker configuration and stops it again (dry run). Its shared-memory files
+    /// (`defer`, `ratelimiting`) and control socket live in a scratch directory, so that a changed worker count
+    /// or rate limit does not clash with the running workers' files and nothing in the rundir changes.
+    async fn dry_run_canary(&mut self, config: &KresConfig, etag: &str) -> Result<bool, ApplyError> {
+        let mut cx = kres_datamodel::lua::RenderContext::from_config(config);
+        cx.rundir = cx.rundir.join("dry-run");
+        let scratch = cx.rundir.clone();
+        std::fs::create_dir_all(&scratch)
+            .map_err(|e| ApplyError::Failed(format!("cannot create '{}': {e}", scratch.display())))?;
+        let lua = kres_datamodel::lua::render_with(config, &cx, kres_datamodel::lua::RenderTarget::Worker)
+            .map_err(|e| ApplyError::Failed(e.to_string()))?;
         let instance = self.procs.free_instance();
-        match self.procs.start_worker(instance, worker_lua, etag).await {
+        let result = match self.procs.start_worker(instance, &lua, etag).await {
             Ok(_) => {
-                let _ = self.procs.stop_worker(instance).await;
+                let _ = self.procs.stop_worker_now(instance).await;
                 Ok(true)
             }
             Err(e) => Err(rejected("the canary kresd", e)),
-        }
+        };
+        let _ = std::fs::remove_dir_all(&scratch);
+        result
     }
 
     /// Replaces every worker with one running `worker_lua`: first a canary (a new worker that must become
