@@ -676,3 +676,11 @@ macro_rules! string_enum {
         }
     };
 }
+
+/// Tests: parses a YAML snippet as `T` (lenient options); errors as `(path, message)` pairs.
+#[cfg(test)]
+pub(crate) fn test_parse<T: FromNode>(yaml: &str) -> Result<T, Vec<(String, String)>> {
+    let node = crate::parse::parse_yaml(yaml, "test").expect("test YAML parses");
+    parse_value::<T>(&node, &ValidationOptions::lenient())
+        .map_err(|e| e.0.into_iter().map(|e| (e.path.as_str().to_owned(), e.message)).collect())
+}

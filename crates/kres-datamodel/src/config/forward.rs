@@ -198,14 +198,8 @@ impl ObjectHook for FallbackSchema {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ValidationOptions, parse_value};
-    use crate::parse::parse_yaml;
 
-    fn parse<T: FromNode>(yaml: &str) -> Result<T, Vec<(String, String)>> {
-        let node = parse_yaml(yaml, "test").expect("test YAML parses");
-        parse_value::<T>(&node, &ValidationOptions::lenient())
-            .map_err(|e| e.0.into_iter().map(|e| (e.path.as_str().to_owned(), e.message)).collect())
-    }
+    use crate::model::test_parse as parse;
 
     fn fwd_ok(yaml: &str) -> ForwardSchema {
         parse(yaml).unwrap_or_else(|e| panic!("rejected {yaml:?}: {e:?}"))

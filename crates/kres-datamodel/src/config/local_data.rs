@@ -187,14 +187,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::model::{FromNode, ValidationOptions, parse_value};
-    use crate::parse::parse_yaml;
 
-    fn parse<T: FromNode>(yaml: &str) -> Result<T, Vec<(String, String)>> {
-        let node = parse_yaml(yaml, "test").expect("test YAML parses");
-        parse_value::<T>(&node, &ValidationOptions::lenient())
-            .map_err(|e| e.0.into_iter().map(|e| (e.path.as_str().to_owned(), e.message)).collect())
-    }
+    use crate::model::FromNode;
+    use crate::model::test_parse as parse;
 
     fn rule_err(yaml: &str) -> Vec<String> {
         match parse::<RuleSchema>(yaml) {

@@ -567,14 +567,8 @@ impl NetworkSchema {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ValidationOptions, parse_value};
-    use crate::parse::parse_yaml;
 
-    fn parse<T: FromNode>(yaml: &str) -> Result<T, Vec<(String, String)>> {
-        let node = parse_yaml(yaml, "test").expect("test YAML parses");
-        parse_value::<T>(&node, &ValidationOptions::lenient())
-            .map_err(|e| e.0.into_iter().map(|e| (e.path.as_str().to_owned(), e.message)).collect())
-    }
+    use crate::model::test_parse as parse;
 
     fn listen_err(yaml: &str) -> Vec<String> {
         match parse::<ListenSchema>(yaml) {
