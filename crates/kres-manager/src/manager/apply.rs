@@ -173,6 +173,13 @@ impl Actor {
         } else if reload_rules {
             self.reset_rules().await;
         }
+        if !restart_workers && self.procs.workers.len() != config.workers.count {
+            // The count is only part of the worker Lua through defer; with defer off the Lua stays the same, so the
+            // workers run the right configuration and only their number changes.
+            if let Err(e) = self.procs.scale_workers(config.workers.count, &worker_lua, &etag).await {
+                return Err(ApplyError::Failed(format!("cannot change the number of workers: {e}")));
+            }
+        }
         if !restart_workers {
             self.reload_tls_files(&config).await;
         }

@@ -81,7 +81,13 @@ struct Api {
 
 impl Api {
     fn start(workers: usize) -> Api {
-        let daemon = Daemon::start(workers);
+        Api::start_with(workers, "")
+    }
+
+    /// Starts a daemon whose configuration has `extra` YAML appended.
+    fn start_with(workers: usize, extra: &str) -> Api {
+        let mut daemon = Daemon::spawn_with(workers, extra);
+        daemon.wait_answering(Duration::from_secs(30));
         let socket = daemon.rundir().join("kres-api.sock");
         let api = Api { daemon, socket };
         let up = wait_until(Duration::from_secs(30), Duration::from_millis(20), || {
@@ -158,6 +164,22 @@ fn put_workers_3_runs_three_kresd() {
     assert_eq!(listed, pids, "/processes/kresd lists the running workers");
     assert_eq!(api.get("/v1/config/workers").json(), json!(3));
     assert!(api.log().contains("Config applied successfully to all workers"));
+    assert!(api.daemon.answers());
+}
+
+#[test]
+fn worker_count_change_without_defer_keeps_running_workers() {
+    // With defer off the worker Lua does not depend on the count: the running workers stay, one is added.
+    let api = Api::start_with(2, "defer:\n  enable: false\n");
+    let before = api.daemon.kresd_pids();
+    let r = api.put_json("/v1/config/workers", "3");
+    assert_eq!(r.status, 200, "{}\n{}", r.body, api.log());
+    let after = api.daemon.kresd_pids();
+    assert_eq!(after.len(), 3, "kresd PIDs after the change: {after:?}\n{}", api.log());
+    assert!(before.iter().all(|p| after.contains(p)), "running workers were restarted: {before:?} -> {after:?}");
+    let r = api.put_json("/v1/config/workers", "1");
+    assert_eq!(r.status, 200, "{}\n{}", r.body, api.log());
+    assert_eq!(api.daemon.kresd_pids().len(), 1, "{}", api.log());
     assert!(api.daemon.answers());
 }
 
@@ -565,7 +587,6 @@ fn query_loop(port: u16, min: u64, stop: Arc<AtomicBool>) -> LoadResult {
     LoadResult { sent, lost, bad }
 }
 
-
 #[test]
 fn forced_reload_under_query_load_loses_no_query() {
     let api = Api::start(2);
@@ -592,6 +613,11 @@ fn forced_reload_under_query_load_loses_no_query() {
         result.sent, result.lost, result.bad
     );
     assert!(result.sent >= 2_000);
-    assert_eq!(result.lost, 0, "queries lost during the rolling restart (old workers are drained first):\n{}", api.log());
+    assert_eq!(
+        result.lost,
+        0,
+        "queries lost during the rolling restart (old workers are drained first):\n{}",
+        api.log()
+    );
     assert_eq!(result.bad, 0, "queries answered with an error during the rolling restart");
 }
