@@ -60,3 +60,30 @@ impl Args {
         }
     }
 }
+
+impl Args {
+    /// The logging settings in force until the configuration is loaded.
+    pub fn startup_logging(&self) -> crate::logging::Startup {
+        let level = match self.loglevel {
+            StartupLevel::Debug => 3,
+            StartupLevel::Info | StartupLevel::Notice => 2,
+            StartupLevel::Warning => 1,
+            StartupLevel::Error | StartupLevel::Critical => 0,
+        };
+        let target = match self.logtarget {
+            StartupTarget::Stdout => crate::logging::StartupTarget::Stdout,
+            StartupTarget::Stderr => crate::logging::StartupTarget::Stderr,
+            StartupTarget::Syslog => crate::logging::StartupTarget::Syslog,
+        };
+        crate::logging::Startup { level, target }
+    }
+
+    /// The `--logtarget` value as written on the command line.
+    pub fn logtarget_name(&self) -> &'static str {
+        match self.logtarget {
+            StartupTarget::Stdout => "stdout",
+            StartupTarget::Stderr => "stderr",
+            StartupTarget::Syslog => "syslog",
+        }
+    }
+}

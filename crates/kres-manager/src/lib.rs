@@ -21,15 +21,18 @@ use clap::Parser;
 pub fn run_main() -> i32 {
     let args = cli::Args::parse();
     let files = args.absolute_config_files();
-    if std::env::var_os(protocol::ENV_SUPERVISOR_SOCKET).is_some() {
-        return manager::run(files);
-    }
-    supervisor_main(&args, files)
+    let code = if std::env::var_os(protocol::ENV_SUPERVISOR_SOCKET).is_some() {
+        manager::run(files, args.startup_logging())
+    } else {
+        supervisor_main(&args, files)
+    };
+    logging::flush();
+    code
 }
 
 /// Validates the configuration, changes into the rundir and runs the supervisor, which starts the manager.
 fn supervisor_main(args: &cli::Args, files: Vec<std::path::PathBuf>) -> i32 {
-    logging::init("supervisor");
+    logging::init("supervisor", args.startup_logging());
     let loaded = match manager::load_config(&files) {
         Ok(l) => l,
         Err(e) => {
@@ -44,7 +47,8 @@ fn supervisor_main(args: &cli::Args, files: Vec<std::path::PathBuf>) -> i32 {
         return 1;
     }
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "knot-resolver".into());
-    let mut manager_argv = vec![exe, "--loglevel".into(), args.loglevel_name().into()];
+    let mut manager_argv =
+        vec![exe, "--loglevel".into(), args.loglevel_name().into(), "--logtarget".into(), args.logtarget_name().into()];
     manager_argv.push("--config".into());
     manager_argv.extend(files.iter().map(|f| f.display().to_string()));
     let opts = supervisor::SupervisorOptions {

@@ -1,5 +1,10 @@
 //! Logging for both processes: `tracing` to stdout, stderr or syslog per `/logging`, switchable at runtime,
 //! plus [`child_line`] for re-emitting the output of supervised processes (`kresd0[1234]: ...`).
+//!
+//! Like the reference, messages logged before the configuration is loaded are buffered (at debug level) and
+//! written to the configured target once [`apply`] runs, filtered by the configured level. An error before that
+//! flushes the buffer to the start-up target (`--logtarget`, filtered by `--loglevel`) at once, so a failing
+//! start is never silent.
 
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
@@ -21,6 +26,32 @@ static TARGET: AtomicU8 = AtomicU8::new(TARGET_STDERR);
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(3);
 static IDENT: OnceLock<String> = OnceLock::new();
 static SYSLOG: Mutex<Option<UnixDatagram>> = Mutex::new(None);
+/// Lines logged before the configuration was applied: (level rank, formatted line). `None` once flushed.
+static BUFFER: Mutex<Option<Vec<(u8, String)>>> = Mutex::new(None);
+/// The `--loglevel` rank used when the buffer is flushed before the configuration is applied.
+static STARTUP_LEVEL: AtomicU8 = AtomicU8::new(2);
+
+/// Logging settings from the command line, in force until the configuration is loaded.
+#[derive(Debug, Clone, Copy)]
+pub struct Startup {
+    /// Most verbose level: 0 error, 1 warning, 2 info/notice, 3 debug.
+    pub level: u8,
+    pub target: StartupTarget,
+}
+
+/// Where start-up messages go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartupTarget {
+    Stdout,
+    Stderr,
+    Syslog,
+}
+
+impl Default for Startup {
+    fn default() -> Self {
+        Startup { level: 2, target: StartupTarget::Stderr }
+    }
+}
 
 fn level_rank(level: &Level) -> u8 {
     match *level {
@@ -45,17 +76,42 @@ fn max_rank(level: LogLevel, debug_manager: bool) -> u8 {
     }
 }
 
-/// Installs the global subscriber. Until [`apply`] is called, messages go to stderr at info level.
-/// `ident` names the process in every line (`supervisor`, `manager`).
-pub fn init(ident: &str) {
+/// Installs the global subscriber and starts buffering (see the module documentation). `ident` names the
+/// process in every line (`supervisor`, `manager`).
+pub fn init(ident: &str, startup: Startup) {
     let _ = IDENT.set(ident.to_owned());
+    STARTUP_LEVEL.store(startup.level, Ordering::Relaxed);
+    TARGET.store(
+        match startup.target {
+            StartupTarget::Stdout => TARGET_STDOUT,
+            StartupTarget::Stderr => TARGET_STDERR,
+            StartupTarget::Syslog => TARGET_SYSLOG,
+        },
+        Ordering::Relaxed,
+    );
+    *BUFFER.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+    MAX_LEVEL.store(3, Ordering::Relaxed);
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(|| LogWriter)
+        .with_writer(MakeLogWriter)
         .with_ansi(false)
         .with_target(false)
         .with_filter(filter::filter_fn(|meta| level_rank(meta.level()) <= MAX_LEVEL.load(Ordering::Relaxed)));
     let _ = tracing_subscriber::registry().with(layer).try_init();
-    MAX_LEVEL.store(2, Ordering::Relaxed);
+}
+
+/// Writes buffered start-up messages to the current target, filtered by `max_rank`, and stops buffering.
+fn flush_buffer(max_rank: u8) {
+    let lines = BUFFER.lock().unwrap_or_else(|e| e.into_inner()).take();
+    for (rank, line) in lines.into_iter().flatten() {
+        if rank <= max_rank {
+            emit(&line);
+        }
+    }
+}
+
+/// Flushes start-up messages that were never written (the process ends before the configuration was applied).
+pub fn flush() {
+    flush_buffer(STARTUP_LEVEL.load(Ordering::Relaxed));
 }
 
 /// Applies `/logging` (level, target, the `manager` debug group); may be called again at runtime.
@@ -66,8 +122,10 @@ pub fn apply(logging: &LoggingSchema) {
         LogTarget::Syslog => TARGET_SYSLOG,
     };
     let debug_manager = logging.debug_for(kres_datamodel::config::LogGroup::Manager);
-    MAX_LEVEL.store(max_rank(logging.level, debug_manager), Ordering::Relaxed);
+    let rank = max_rank(logging.level, debug_manager);
     TARGET.store(target, Ordering::Relaxed);
+    flush_buffer(rank);
+    MAX_LEVEL.store(rank, Ordering::Relaxed);
 }
 
 /// Re-emits one line of a supervised process's output, whatever the level (like the reference, which logs
@@ -106,17 +164,51 @@ fn syslog(line: &str) {
     }
 }
 
-struct LogWriter;
+struct MakeLogWriter;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MakeLogWriter {
+    type Writer = LogWriter;
+    fn make_writer(&'a self) -> LogWriter {
+        LogWriter { rank: 2 }
+    }
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> LogWriter {
+        LogWriter { rank: level_rank(meta.level()) }
+    }
+}
+
+/// Writes one formatted event, tagged with its level rank (for the start-up buffer).
+struct LogWriter {
+    rank: u8,
+}
+
+/// Writes a formatted line to the current target.
+fn emit(text: &str) {
+    if TARGET.load(Ordering::Relaxed) == TARGET_SYSLOG {
+        syslog(text);
+    } else {
+        let ident = IDENT.get().map_or("knot-resolver", String::as_str);
+        write_line(&format!("{ident}[{}]: {text}", std::process::id()), false);
+    }
+}
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        let ident = IDENT.get().map_or("knot-resolver", String::as_str);
-        if TARGET.load(Ordering::Relaxed) == TARGET_SYSLOG {
-            syslog(&text);
-        } else {
-            write_line(&format!("{ident}[{}]: {text}", std::process::id()), false);
+        let text = String::from_utf8_lossy(buf).into_owned();
+        {
+            let mut buffer = BUFFER.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(lines) = buffer.as_mut() {
+                lines.push((self.rank, text));
+                if self.rank > 0 {
+                    return Ok(buf.len());
+                }
+            } else {
+                drop(buffer);
+                emit(&text);
+                return Ok(buf.len());
+            }
         }
+        // An error before the configuration is applied: show everything now, on the start-up target.
+        flush();
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {

@@ -39,8 +39,8 @@ pub fn load_config(files: &[PathBuf]) -> Result<LoadedConfig, ConfigError> {
 }
 
 /// Runs the manager process; returns its exit code.
-pub fn run(config_files: Vec<PathBuf>) -> i32 {
-    crate::logging::init("manager");
+pub fn run(config_files: Vec<PathBuf>, startup: crate::logging::Startup) -> i32 {
+    crate::logging::init("manager", startup);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -48,7 +48,8 @@ fn helper_supervisor_process() {
         stop_timeout: Duration::from_millis(v["stop_timeout_ms"].as_u64().unwrap()),
         manager_restart_limit: u32::try_from(v["restart_limit"].as_u64().unwrap()).unwrap(),
     };
-    kres_manager::logging::init("supervisor");
+    kres_manager::logging::init("supervisor", kres_manager::logging::Startup::default());
+    kres_manager::logging::flush(); // no configuration to wait for: log directly
     let code = match supervisor::run(opts) {
         Ok(code) => code,
         Err(e) => {
