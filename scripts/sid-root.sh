@@ -56,6 +56,7 @@ PACKAGES=(
     python3-jsonschema python3-prometheus-client python3-watchdog
     lua-basexx lua-cqueues lua-http lua-psl
     promtool
+    chromium-headless-shell
 )
 # Installed after PACKAGES, without recommends; a failure here is a warning, not an error. promtool (needed to check
 # metrics) is in its own small package in sid, so the prometheus server is not installed; add it here if wanted.

@@ -500,16 +500,24 @@ fn schema_and_its_ui() {
     assert!(!r.body.contains("<script src") && !r.body.contains("json-schema.app"));
 
     // Rendered by a real browser engine, offline: the script must have built the tree.
-    let Some(chromium) =
-        ["/usr/bin/chromium", "/usr/bin/chromium-headless-shell"].into_iter().find(|p| Path::new(p).exists())
-    else {
-        eprintln!("\n!!!!! chromium is missing in the root: /schema/ui was NOT rendered in a browser !!!!!\n");
-        return;
-    };
+    // scripts/sid-root.sh installs chromium-headless-shell into the root.
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-headless-shell"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("chromium is missing in the sid root (scripts/sid-root.sh build installs chromium-headless-shell)");
     let page = api.daemon.dir.path().join("schema-ui.html");
     std::fs::write(&page, &r.body).unwrap();
     let out = Command::new(chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dump-dom"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--dump-dom",
+        ])
         .arg(format!("file://{}", page.display()))
         .output()
         .unwrap();
