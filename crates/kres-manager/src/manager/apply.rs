@@ -247,10 +247,7 @@ impl Actor {
             if new.len() < target {
                 let next = self.procs.free_instance();
                 if let Err(e) = self.procs.start_worker(next, lua, etag).await {
-                    // Roll back: the old workers (those not stopped yet) keep serving the old configuration.
-                    for n in &new {
-                        let _ = self.procs.stop_worker(*n).await;
-                    }
+                    self.roll_back(&new, old.len()).await;
                     return Err(ApplyError::Failed(format!("a replacement worker failed to start: {e}")));
                 }
                 new.push(next);
@@ -261,12 +258,27 @@ impl Actor {
         }
         while new.len() < target {
             let next = self.procs.free_instance();
-            match self.procs.start_worker(next, lua, etag).await {
-                Ok(_) => new.push(next),
-                Err(e) => return Err(ApplyError::Failed(format!("cannot start worker {next}: {e}"))),
+            if let Err(e) = self.procs.start_worker(next, lua, etag).await {
+                self.roll_back(&new, old.len()).await;
+                return Err(ApplyError::Failed(format!("cannot start worker {next}: {e}")));
             }
+            new.push(next);
         }
         Ok(old.len())
+    }
+
+    /// After a rolling restart failed half-way (the canary passed, a later worker did not start): stops the
+    /// workers already running the new configuration and starts workers with the configuration in force until
+    /// the old count runs again, so the resolver ends as it was before the change.
+    async fn roll_back(&mut self, new: &[u32], old_count: usize) {
+        tracing::error!("rolling back: stopping {} worker(s) of the refused configuration", new.len());
+        for n in new {
+            let _ = self.procs.stop_worker(*n).await;
+        }
+        let (lua, etag) = (self.current.worker_lua.clone(), self.current.etag.clone());
+        if let Err(e) = self.procs.scale_workers(old_count, &lua, &etag).await {
+            tracing::error!("cannot restore the workers of the configuration in force: {e}");
+        }
     }
 
     /// Makes every worker re-open the rules database after a policy-loader run.

@@ -183,6 +183,46 @@ fn worker_count_change_without_defer_keeps_running_workers() {
     assert!(api.daemon.answers());
 }
 
+/// A fault real kresd cannot produce on demand: the canary starts, the next new worker does not. A wrapper
+/// around the real kresd fails its N-th start (counted in a file); everything else is the real kresd.
+#[test]
+fn half_applied_rolling_restart_is_rolled_back() {
+    let scratch = kres_test_support::TempDir::new("fake-kresd");
+    let wrapper = scratch.path().join("kresd");
+    let counter = scratch.path().join("starts");
+    let fail_at = scratch.path().join("fail-at");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nn=$(( $(cat {c} 2>/dev/null || echo 0) + 1 ))\necho $n > {c}\n\
+             if [ \"$n\" = \"$(cat {f} 2>/dev/null)\" ]; then echo 'injected start failure' >&2; exit 1; fi\n\
+             exec /usr/sbin/kresd \"$@\"\n",
+            c = counter.display(),
+            f = fail_at.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("755").arg(&wrapper).status().unwrap();
+    let mut daemon = Daemon::spawn_env(2, "", &[("KRES_KRESD_EXECUTABLE", wrapper.to_str().unwrap())]);
+    daemon.wait_answering(Duration::from_secs(30));
+    let socket = daemon.rundir().join("kres-api.sock");
+    let api = Api { daemon, socket };
+    assert!(wait_until(Duration::from_secs(10), Duration::from_millis(20), || api.daemon.kresd_pids().len() == 2));
+    let etag = api.etag();
+    // Starts so far: policy-loader + 2 workers. An option change restarts the workers: the canary is start 4,
+    // the first replacement start 5, which fails.
+    let starts: u32 = std::fs::read_to_string(&counter).unwrap().trim().parse().unwrap();
+    std::fs::write(&fail_at, (starts + 2).to_string()).unwrap();
+    let r = api.put_json("/v1/config/options/minimize", "false");
+    assert_eq!(r.status, 500, "{}\n{}", r.body, api.log());
+    assert!(r.body.contains("injected start failure"), "the failing start's output is reported:\n{}", r.body);
+    assert_eq!(api.etag(), etag, "the configuration in force did not change");
+    let ok = wait_until(Duration::from_secs(10), Duration::from_millis(20), || api.daemon.kresd_pids().len() == 2);
+    assert!(ok, "the old worker count is restored: {:?}\n{}", api.daemon.kresd_pids(), api.log());
+    assert!(api.daemon.answers());
+    assert_eq!(api.get("/v1/config/options/minimize").status, 404, "the change is not in the stored config");
+}
+
 #[test]
 fn change_that_breaks_kresd_is_422_and_changes_nothing() {
     let api = Api::start(2);

@@ -38,6 +38,11 @@ pub fn test_config(dir: &Path, port: u16, workers: usize, extra: &str) -> String
 impl Daemon {
     /// Writes the configuration and starts the daemon (does not wait).
     pub fn spawn_with(workers: usize, extra: &str) -> Daemon {
+        Daemon::spawn_env(workers, extra, &[])
+    }
+
+    /// Like [`Daemon::spawn_with`], with extra environment variables for `knot-resolver`.
+    pub fn spawn_env(workers: usize, extra: &str, env: &[(&str, &str)]) -> Daemon {
         require_sid_root();
         let dir = TempDir::new("daemon");
         fs::create_dir_all(dir.path().join("run")).unwrap();
@@ -45,15 +50,17 @@ impl Daemon {
         let port = free_port();
         fs::write(dir.path().join("config.yaml"), test_config(dir.path(), port, workers, extra)).unwrap();
         let log = fs::File::create(dir.path().join("daemon.log")).unwrap();
-        let process = ChildGuard::spawn(
-            Command::new(BIN)
-                .arg("-c")
-                .arg(dir.path().join("config.yaml"))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log),
-        )
-        .expect("spawn knot-resolver");
+        let mut command = Command::new(BIN);
+        command
+            .arg("-c")
+            .arg(dir.path().join("config.yaml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let process = ChildGuard::spawn(&mut command).expect("spawn knot-resolver");
         Daemon { dir, port, process }
     }
 
