@@ -31,6 +31,8 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// datagrams are read within microseconds; this covers answers that wait for an upstream. kresd's own internal
 /// queries (e.g. the time-skew probe) also count as in flight, so the wait is capped short.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_millis(250);
+/// A drained worker is stopped early when its number of queries in flight has not dropped for this long.
+pub const DRAIN_PLATEAU: Duration = Duration::from_millis(25);
 
 /// Lua run in a worker before it is stopped: connect every bound, unconnected UDP socket (its listening
 /// sockets) to the discard port (9) of its own address (loopback for wildcard binds), so that the kernel stops
@@ -245,21 +247,33 @@ impl<C: Controller> Processes<C> {
         }
         let started = tokio::time::Instant::now();
         let deadline = started + DRAIN_TIMEOUT;
+        // Queries still in flight either finish soon (an upstream answers) or wait for long timeouts (a dead
+        // upstream; kresd's own probes): stop waiting once the count has not dropped for DRAIN_PLATEAU.
+        let mut last: Option<(u64, tokio::time::Instant)> = None;
         loop {
+            let now = tokio::time::Instant::now();
             let busy = super::control::command(&socket, "worker.stats().concurrent", timeout).await;
-            match busy {
-                Ok(v) if v.as_u64() == Some(0) => break,
-                Ok(v) if tokio::time::Instant::now() < deadline => {
-                    tracing::trace!("worker {instance}: {v} queries in flight");
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                other => {
-                    tracing::debug!(
-                        "worker {instance}: stopping with queries in flight after {DRAIN_TIMEOUT:?}: {other:?}"
-                    );
+            let n = match busy {
+                Ok(v) => v.as_u64(),
+                Err(e) => {
+                    tracing::debug!("worker {instance}: cannot read its queries in flight: {e}");
                     break;
                 }
+            };
+            match (n, last) {
+                (Some(0), _) | (None, _) => break,
+                (Some(n), Some((prev, since))) if n >= prev && now.duration_since(since) >= DRAIN_PLATEAU => {
+                    tracing::debug!("worker {instance}: stopping with {n} queries in flight that are not finishing");
+                    break;
+                }
+                (Some(n), Some((prev, _))) if n >= prev => {}
+                (Some(n), _) => last = Some((n, now)),
             }
+            if now >= deadline {
+                tracing::debug!("worker {instance}: stopping with queries in flight after {DRAIN_TIMEOUT:?}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         tracing::debug!("worker {instance}: drained in {:?}", started.elapsed());
     }
