@@ -231,39 +231,23 @@ impl Actor {
     }
 
     /// Replaces every worker with one running `worker_lua`: first a canary (a new worker that must become
-    /// ready), then for each old worker a replacement is started and ready before the old one is stopped, so
-    /// capacity never drops. Returns how many old workers were replaced.
+    /// ready), then the other new workers (started at once, each ready), and only then are the old workers drained
+    /// and stopped, so capacity never drops. Returns how many old workers were replaced.
     async fn rolling_restart(&mut self, config: &KresConfig, lua: &str, etag: &str) -> Result<usize, ApplyError> {
         let target = config.workers.count;
         let old: Vec<u32> = self.procs.workers.keys().copied().collect();
-        let mut new: Vec<u32> = Vec::new();
         let canary = self.procs.free_instance();
         if let Err(e) = self.procs.start_worker(canary, lua, etag).await {
             self.metrics.canary_failures += 1;
             return Err(rejected("the canary kresd", e));
         }
+        let (mut new, error) = self.procs.start_many(target.saturating_sub(1), lua, etag).await;
         new.push(canary);
-        for instance in &old {
-            if new.len() < target {
-                let next = self.procs.free_instance();
-                if let Err(e) = self.procs.start_worker(next, lua, etag).await {
-                    self.roll_back(&new, old.len()).await;
-                    return Err(ApplyError::Failed(format!("a replacement worker failed to start: {e}")));
-                }
-                new.push(next);
-            }
-            if let Err(e) = self.procs.stop_worker(*instance).await {
-                tracing::warn!("cannot stop the old worker {instance}: {e}");
-            }
+        if let Some(e) = error {
+            self.roll_back(&new, old.len()).await;
+            return Err(ApplyError::Failed(format!("a replacement worker failed to start: {e}")));
         }
-        while new.len() < target {
-            let next = self.procs.free_instance();
-            if let Err(e) = self.procs.start_worker(next, lua, etag).await {
-                self.roll_back(&new, old.len()).await;
-                return Err(ApplyError::Failed(format!("cannot start worker {next}: {e}")));
-            }
-            new.push(next);
-        }
+        self.procs.stop_many(&old).await;
         Ok(old.len())
     }
 
@@ -272,9 +256,7 @@ impl Actor {
     /// the old count runs again, so the resolver ends as it was before the change.
     async fn roll_back(&mut self, new: &[u32], old_count: usize) {
         tracing::error!("rolling back: stopping {} worker(s) of the refused configuration", new.len());
-        for n in new {
-            let _ = self.procs.stop_worker(*n).await;
-        }
+        self.procs.stop_many(new).await;
         let (lua, etag) = (self.current.worker_lua.clone(), self.current.etag.clone());
         if let Err(e) = self.procs.scale_workers(old_count, &lua, &etag).await {
             tracing::error!("cannot restore the workers of the configuration in force: {e}");

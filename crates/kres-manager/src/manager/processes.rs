@@ -285,18 +285,28 @@ impl<C: Controller> Processes<C> {
             self.stop_worker(last).await?;
         }
         let missing = count.saturating_sub(self.workers.len());
-        let mut instances = Vec::with_capacity(missing);
-        for i in (0..).filter(|i| !self.workers.contains_key(i)).take(missing) {
-            instances.push(i);
-            self.write(&format!("kresd{i}.conf"), lua)?;
+        let (_, error) = self.start_many(missing, lua, generation).await;
+        error.map_or(Ok(()), Err)
+    }
+
+    /// Starts `n` more workers on `lua` at once (lowest free instance numbers), each waited for until READY=1.
+    /// Returns the instances that started and the first error, if any (the others keep running).
+    pub async fn start_many(&mut self, n: usize, lua: &str, generation: &str) -> (Vec<u32>, Option<ProcessError>) {
+        let instances: Vec<u32> = (0..).filter(|i| !self.workers.contains_key(i)).take(n).collect();
+        for i in &instances {
+            if let Err(e) = self.write(&format!("kresd{i}.conf"), lua) {
+                return (vec![], Some(e));
+            }
         }
         let starts = instances.iter().map(|&i| self.spawn_spec_ready(i, generation));
         let results = super::join_all(starts.collect()).await;
+        let mut started = Vec::with_capacity(n);
         let mut first_error = None;
         for (instance, result) in instances.into_iter().zip(results) {
             match result {
                 Ok(pid) => {
                     self.workers.insert(instance, Worker { instance, pid, generation: generation.to_owned() });
+                    started.push(instance);
                 }
                 Err(e) => {
                     let _ = std::fs::remove_file(self.rundir.join(format!("kresd{instance}.conf")));
@@ -304,7 +314,18 @@ impl<C: Controller> Processes<C> {
                 }
             }
         }
-        first_error.map_or(Ok(()), Err)
+        (started, first_error)
+    }
+
+    /// Drains the given workers at once, then stops them (see [`Self::drain`]).
+    pub async fn stop_many(&mut self, instances: &[u32]) {
+        let drains = instances.iter().map(|&i| self.drain(i));
+        super::join_all(drains.collect()).await;
+        for &i in instances {
+            if let Err(e) = self.stop_worker_now(i).await {
+                tracing::warn!("cannot stop worker {i}: {e}");
+            }
+        }
     }
 
     async fn spawn_spec_ready(&self, instance: u32, generation: &str) -> Result<u32, ProcessError> {
