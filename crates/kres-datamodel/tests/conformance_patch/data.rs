@@ -18,25 +18,12 @@ pub fn conformance_dir() -> PathBuf {
 pub fn load(file: &str, category: &str) -> Value {
     let path = conformance_dir().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} ({e}); set KRES_SHARED_DIR to the shared/ directory",
-            path.display()
-        )
+        panic!("cannot read {} ({e}); set KRES_SHARED_DIR to the shared/ directory", path.display())
     });
-    let data: Value = serde_saphyr::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()));
-    assert_eq!(
-        data["format"],
-        "kres-conformance/1",
-        "{}: unexpected format",
-        path.display()
-    );
-    assert_eq!(
-        data["category"],
-        category,
-        "{}: unexpected category",
-        path.display()
-    );
+    let data: Value =
+        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()));
+    assert_eq!(data["format"], "kres-conformance/1", "{}: unexpected format", path.display());
+    assert_eq!(data["category"], category, "{}: unexpected category", path.display());
     data
 }
 
@@ -63,18 +50,10 @@ pub fn cases(data: &Value) -> Vec<(&Value, &Value)> {
 
 /// The case id, for failure reports.
 pub fn id(case: &Value) -> String {
-    case["id"]
-        .as_str()
-        .unwrap_or("<case without id>")
-        .to_owned()
+    case["id"].as_str().unwrap_or("<case without id>").to_owned()
 }
 
 /// Fails with every collected failure at once.
 pub fn report(file: &str, total: usize, failures: &[String]) {
-    assert!(
-        failures.is_empty(),
-        "{} of {total} cases in {file} failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {total} cases in {file} failed:\n{}", failures.len(), failures.join("\n"));
 }

@@ -15,48 +15,30 @@ fn json_pointer_conformance() {
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|(group, case)| {
-            check_pointer(&group["document"], case)
-                .err()
-                .map(|e| format!("{}: {e}", data::id(case)))
+            check_pointer(&group["document"], case).err().map(|e| format!("{}: {e}", data::id(case)))
         })
         .collect();
     data::report(file, cases.len(), &failures);
 }
 
 fn check_pointer(doc: &Value, case: &Value) -> Result<(), String> {
-    let text = case["pointer"]
-        .as_str()
-        .ok_or("the case has no string 'pointer'")?;
-    let expected = case["result"]
-        .as_str()
-        .ok_or("the case has no string 'result'")?;
+    let text = case["pointer"].as_str().ok_or("the case has no string 'pointer'")?;
+    let expected = case["result"].as_str().ok_or("the case has no string 'result'")?;
     let parsed = JsonPointer::parse(text);
     if let Some(tokens) = case.get("tokens") {
-        let pointer = parsed
-            .as_ref()
-            .map_err(|e| format!("expected tokens {tokens}, but parsing failed: {e}"))?;
+        let pointer = parsed.as_ref().map_err(|e| format!("expected tokens {tokens}, but parsing failed: {e}"))?;
         if Value::from(pointer.tokens().to_vec()) != *tokens {
             return Err(format!("tokens {:?}, expected {tokens}", pointer.tokens()));
         }
         if pointer.to_string() != text {
-            return Err(format!(
-                "displays as '{pointer}', not as the text it was parsed from"
-            ));
+            return Err(format!("displays as '{pointer}', not as the text it was parsed from"));
         }
     }
-    let resolved = parsed
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|p| p.resolve(doc));
-    let got = parsed
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|p| p.get(doc));
+    let resolved = parsed.as_ref().map_err(Clone::clone).and_then(|p| p.resolve(doc));
+    let got = parsed.as_ref().map_err(Clone::clone).and_then(|p| p.get(doc));
     match (expected, resolved, got) {
         ("value", Ok(Resolved::Value(value)), Ok(also)) => {
-            let want = case
-                .get("value")
-                .ok_or("result 'value' without a 'value' member")?;
+            let want = case.get("value").ok_or("result 'value' without a 'value' member")?;
             if value != want || also != want {
                 return Err(format!("resolved to {value}, expected {want}"));
             }
@@ -68,9 +50,7 @@ fn check_pointer(doc: &Value, case: &Value) -> Result<(), String> {
             }
         }
         ("value" | "absent" | "error", resolved, got) => {
-            return Err(format!(
-                "expected {expected}, got resolve: {resolved:?}, get: {got:?}"
-            ));
+            return Err(format!("expected {expected}, got resolve: {resolved:?}, get: {got:?}"));
         }
         (other, _, _) => return Err(format!("unknown result kind '{other}'")),
     }
@@ -84,32 +64,22 @@ fn json_patch_conformance() {
     let cases = data::cases(&data);
     let failures: Vec<String> = cases
         .iter()
-        .filter_map(|(group, case)| {
-            check_patch(group, case)
-                .err()
-                .map(|e| format!("{}: {e}", data::id(case)))
-        })
+        .filter_map(|(group, case)| check_patch(group, case).err().map(|e| format!("{}: {e}", data::id(case))))
         .collect();
     data::report(file, cases.len(), &failures);
 }
 
 fn check_patch(group: &Value, case: &Value) -> Result<(), String> {
-    let doc = case
-        .get("document")
-        .or_else(|| group.get("document"))
-        .ok_or("the case has no 'document'")?;
-    let valid = case["valid"]
-        .as_bool()
-        .ok_or("the case has no boolean 'valid'")?;
+    let doc = case.get("document").or_else(|| group.get("document")).ok_or("the case has no 'document'")?;
+    let valid = case["valid"].as_bool().ok_or("the case has no boolean 'valid'")?;
     let before = doc.clone();
     let outcome = match (case.get("patch"), case.get("patch_text")) {
         (Some(patch), None) => apply_patch(doc, patch).map_err(|e| e.to_string()),
-        (None, Some(Value::String(text))) => parse_json_strict(text)
-            .and_then(|patch| apply_patch(doc, &patch).map_err(|e| e.to_string())),
+        (None, Some(Value::String(text))) => {
+            parse_json_strict(text).and_then(|patch| apply_patch(doc, &patch).map_err(|e| e.to_string()))
+        }
         _ => {
-            return Err(
-                "the case needs exactly one of 'patch' and a string 'patch_text'".to_owned(),
-            );
+            return Err("the case needs exactly one of 'patch' and a string 'patch_text'".to_owned());
         }
     };
     if *doc != before {
@@ -117,18 +87,14 @@ fn check_patch(group: &Value, case: &Value) -> Result<(), String> {
     }
     match (valid, outcome) {
         (true, Ok(result)) => {
-            let expected = case
-                .get("expected")
-                .ok_or("a valid case without 'expected'")?;
+            let expected = case.get("expected").ok_or("a valid case without 'expected'")?;
             if !json_equal(&result, expected) {
                 return Err(format!("result {result}, expected {expected}"));
             }
         }
         (true, Err(e)) => return Err(format!("expected the patch to apply, but: {e}")),
         (false, Ok(result)) => {
-            return Err(format!(
-                "expected a rejection, but the patch applied, giving {result}"
-            ));
+            return Err(format!("expected a rejection, but the patch applied, giving {result}"));
         }
         (false, Err(e)) => {
             if e.is_empty() {
