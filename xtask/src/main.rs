@@ -40,8 +40,10 @@ const MANAGER_BIN: &str = "knot-resolver";
 const KRESCTL_BIN: &str = "kresctl";
 const DEV_CONFIG: &str = "etc/config/config.dev.yaml";
 const DEV_DEBUG_CONFIG: &str = "etc/config/config.dev-debug.yaml";
-/// Must match `rundir` in the dev configs; created inside the root before the manager starts.
-const DEV_RUNDIR: &str = "/run/knot-resolver-dev";
+/// Directories the dev configs name (`rundir` and `cache/storage`, paths inside the root); the datamodel requires
+/// them to exist, so `run` creates them inside the root before the manager starts. Keep in sync with
+/// etc/config/config.dev*.yaml (a test in this file checks it).
+const DEV_DIRS: [&str; 2] = ["/run/knot-resolver-dev", "/run/knot-resolver-dev/cache"];
 
 fn main() -> ExitCode {
     let mut args = env::args_os().skip(1);
@@ -258,8 +260,10 @@ fn run(config: &str, args: &[OsString]) -> Result<()> {
     }
     ensure_root()?;
     let root = env::var("KRES_SID_ROOT").unwrap_or_else(|_| "/var/tmp/kres-sid-root".into());
-    let rundir = PathBuf::from(format!("{}{DEV_RUNDIR}", root.trim_end_matches('/')));
-    std::fs::create_dir_all(&rundir).with_context(|| format!("cannot create {}", rundir.display()))?;
+    for dir in DEV_DIRS {
+        let dir = PathBuf::from(format!("{}{dir}", root.trim_end_matches('/')));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     // Build first (outside the root) so compile errors are not mixed with the manager's output.
     status(cargo().args(["build", "--bin", MANAGER_BIN]))?;
     let config = workspace_root().join(config);
@@ -386,4 +390,24 @@ fn package_test(args: &[OsString]) -> Result<()> {
     let deb = dist(&["--debug".into()])?;
     let script = workspace_root().join("distro/tests/harness/package-test.sh");
     status(Command::new(script).arg(deb).args(args).current_dir(workspace_root()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every directory the dev configs name is one `run` creates (a missing one stops the manager at start-up).
+    #[test]
+    fn dev_dirs_cover_the_dev_configs() {
+        for config in [DEV_CONFIG, DEV_DEBUG_CONFIG] {
+            let text = std::fs::read_to_string(workspace_root().join(config)).unwrap();
+            for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+                let Some((key, value)) = line.trim().split_once(':') else { continue };
+                if ["rundir", "storage"].contains(&key.trim()) {
+                    let value = value.trim();
+                    assert!(DEV_DIRS.contains(&value), "{config}: {key} {value} is not in DEV_DIRS");
+                }
+            }
+        }
+    }
 }
