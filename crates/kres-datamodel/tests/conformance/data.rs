@@ -1,8 +1,13 @@
-//! Locating and loading the shared data: the conformance case files and the example configurations.
+//! Locating and loading the test data: the conformance case files and the example configurations.
 
 use std::path::PathBuf;
 
 use serde_json::Value;
+
+/// The repository root (`file` cases are relative to it).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
 
 /// The `shared/` directory: `$KRES_SHARED_DIR` if set, else the `shared/` directory next to the checkout.
 pub fn shared_dir() -> PathBuf {
@@ -11,27 +16,27 @@ pub fn shared_dir() -> PathBuf {
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
     };
     assert!(
-        dir.join("reference/conformance").is_dir(),
-        "the shared data directory {} has no reference/conformance/ folder; set KRES_SHARED_DIR to the shared/ \
+        dir.join("reference/examples").is_dir(),
+        "the shared data directory {} has no reference/examples/ folder; set KRES_SHARED_DIR to the shared/ \
          directory (scripts/sid-root.sh mounts it into the sid root too)",
         dir.display()
     );
     dir
 }
 
+/// The conformance case files, in this repository (`tests/data/conformance/`).
 pub fn conformance_dir() -> PathBuf {
-    shared_dir().join("reference/conformance")
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/conformance"))
 }
 
 pub fn examples_dir() -> PathBuf {
     shared_dir().join("reference/examples")
 }
 
-/// The directory `file` cases are relative to (the parent of `shared/`).
+/// The directory `file` cases are relative to: the repository root.
 pub fn file_base_dir() -> PathBuf {
-    let shared = shared_dir();
-    let shared = shared.canonicalize().unwrap_or(shared);
-    shared.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    let root = repo_root();
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Reads a YAML data file into JSON.

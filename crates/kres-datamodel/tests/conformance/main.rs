@@ -1,11 +1,9 @@
-//! Conformance of the configuration datamodel with the shared, language-neutral case files
-//! (`shared/reference/conformance/*.yaml`, format in the README.md there), the example configurations
-//! (`shared/reference/examples/`) and the reference JSON Schema.
+//! Conformance of the configuration datamodel with the language-neutral case files
+//! (`tests/data/conformance/*.yaml`, format in the README.md there), the example configurations
+//! and the reference JSON Schema.
 //!
 //! Every case of every file runs; a category test fails with all of its failing cases listed at once (id, what
 //! was expected, what the datamodel did, every error with its path). There is no list of tolerated failures.
-//!
-//! The shared directory is `$KRES_SHARED_DIR`, else `shared/` next to the checkout.
 
 mod compare;
 mod data;

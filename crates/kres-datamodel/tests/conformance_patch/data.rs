@@ -1,25 +1,18 @@
-//! Locating and loading the shared conformance data files.
+//! Locating and loading the conformance case files (`tests/data/conformance/`).
 
 use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// `shared/reference/conformance/`: `$KRES_SHARED_DIR/reference/conformance` if the variable is set, else the
-/// `shared/` directory next to the repository checkout.
+/// The conformance case files, in this repository (`tests/data/conformance/`).
 pub fn conformance_dir() -> PathBuf {
-    let shared = match std::env::var_os("KRES_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    shared.join("reference/conformance")
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/conformance"))
 }
 
 /// Loads one data file as JSON and checks its header.
 pub fn load(file: &str, category: &str) -> Value {
     let path = conformance_dir().join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("cannot read {} ({e}); set KRES_SHARED_DIR to the shared/ directory", path.display())
-    });
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {} ({e})", path.display()));
     let data: Value =
         serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()));
     assert_eq!(data["format"], "kres-conformance/1", "{}: unexpected format", path.display());

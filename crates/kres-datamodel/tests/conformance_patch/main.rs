@@ -1,5 +1,5 @@
-//! Conformance of JSON Pointer (RFC 6901) and JSON Patch (RFC 6902) against the shared data files
-//! `json-pointer.yaml` and `json-patch.yaml` (format: `shared/reference/conformance/README.md`).
+//! Conformance of JSON Pointer (RFC 6901) and JSON Patch (RFC 6902) against the case files
+//! `json-pointer.yaml` and `json-patch.yaml` (format: `tests/data/conformance/README.md`).
 
 mod data;
 
