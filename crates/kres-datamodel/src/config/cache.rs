@@ -4,7 +4,7 @@ use crate::config_object;
 use crate::model::{Ctx, IntNonNegative, IntPositive, ObjectHook, Percent};
 use crate::node::Node;
 use crate::path::Path;
-use crate::types::{DomainName, EscapedStr, ReadableFile, SizeUnit, TimeUnit, WritableDir};
+use crate::types::{DomainName, ReadableFile, SizeUnit, Text, TimeUnit, WritableDir};
 
 config_object! {
     /// Use the garbage collector (kres-cache-gc) to periodically clear cache.
@@ -39,7 +39,7 @@ config_object! {
         /// Origin for the imported data. Cache prefilling is only supported for the root zone ('.').
         "origin" origin: DomainName,
         /// URL of the zone data to be imported.
-        "url" url: EscapedStr,
+        "url" url: Text,
         /// Time interval between consecutive refreshes of the imported zone data.
         "refresh-interval" refresh_interval: TimeUnit = TimeUnit::from_static("1d"),
         /// Path to the file containing a CA certificate bundle that is used to authenticate the HTTPS connection.

@@ -4,7 +4,7 @@ use super::network::AutoBool;
 use crate::model::{Ctx, KeyedMap, ListOrItem, ObjectHook};
 use crate::node::Node;
 use crate::path::Path;
-use crate::types::{DomainName, EscapedStr, IdPattern, IpAddress, ReadableFile, TimeUnit};
+use crate::types::{EscapedStr, IdPattern, IpAddress, ReadableFile, TimeUnit, WildcardName};
 use crate::{config_object, string_enum};
 
 string_enum! {
@@ -16,7 +16,7 @@ config_object! {
     /// Local data advanced rule configuration.
     pub struct RuleSchema {
         /// Hostname(s).
-        "name" name: Option<ListOrItem<DomainName>>,
+        "name" name: Option<ListOrItem<WildcardName>>,
         /// Type of subtree.
         "subtree" subtree: Option<RuleSubtree>,
         /// Address(es) to pair with hostname(s).
@@ -158,7 +158,7 @@ config_object! {
         /// when only A exists).
         "nodata" nodata: bool = true,
         /// Direct addition of hostname and IP addresses pairs.
-        "addresses" addresses: Option<KeyedMap<DomainName, ListOrItem<IpAddress>>>,
+        "addresses" addresses: Option<KeyedMap<WildcardName, ListOrItem<IpAddress>>>,
         /// Direct addition of hostname and IP addresses pairs from files in '/etc/hosts' like format.
         "addresses-files" addresses_files: Option<Vec<ReadableFile>>,
         /// Direct addition of records in DNS zone file format.
@@ -173,7 +173,7 @@ impl ObjectHook for LocalDataSchema {}
 
 impl LocalDataSchema {
     /// The `(name, address)` pairs of `addresses`, in document order.
-    pub fn address_pairs(&self) -> Vec<(&DomainName, &IpAddress)> {
+    pub fn address_pairs(&self) -> Vec<(&WildcardName, &IpAddress)> {
         self.addresses
             .iter()
             .flat_map(|m| m.0.iter())

@@ -34,7 +34,7 @@ use crate::config_object;
 use crate::model::{Ctx, FromNode, Int, ObjectHook, describe};
 use crate::node::{Node, Value};
 use crate::path::Path;
-use crate::types::{EscapedStr, WritableDir};
+use crate::types::{Text, WritableDir};
 
 /// The packaged default run directory.
 pub const DEFAULT_RUNDIR: &str = "/run/knot-resolver";
@@ -91,9 +91,9 @@ config_object! {
         /// Version of the configuration schema. By default it is the latest supported by the resolver, but couple of versions back are be supported as well.
         "version" version: Int<1, 1> = Int::new(1),
         /// Name Server Identifier (RFC 5001) which allows DNS clients to request resolver to send back its NSID along with the reply to a DNS request.
-        "nsid" nsid: Option<EscapedStr>,
+        "nsid" nsid: Option<Text>,
         /// Internal DNS resolver hostname. Default is machine hostname.
-        "hostname" hostname: Option<EscapedStr>,
+        "hostname" hostname: Option<Text>,
         /// Directory where the resolver can create files and which will be it's cwd.
         "rundir" rundir: WritableDir = WritableDir::from_static(DEFAULT_RUNDIR),
         /// The number of running kresd (Knot Resolver daemon) workers. If set to 'auto', it is equal to number of CPUs available.
@@ -146,7 +146,7 @@ impl KresConfig {
 impl ObjectHook for KresConfig {
     fn finish(&mut self, cx: &mut Ctx, path: &Path, node: &Node) {
         if self.hostname.is_none() {
-            self.hostname = Some(EscapedStr::new(cx.opts.system.hostname.clone()));
+            self.hostname = Some(Text::new(cx.opts.system.hostname.clone()));
         }
         let max_workers = cx.opts.system.cpus.map_or(MAX_WORKERS_FALLBACK, |n| 10 * n);
         if self.workers.count > max_workers {

@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::model::{Ctx, FromNode, ObjectHook, PortNumber};
 use crate::node::{Node, Value};
 use crate::path::Path;
-use crate::types::{DomainName, EscapedStr, IpAddress, TimeUnit};
+use crate::types::{DomainName, IpAddress, Text, TimeUnit};
 use crate::{config_object, string_enum};
 
 string_enum! {
@@ -67,7 +67,7 @@ config_object! {
         /// The Graphite server port.
         "port" port: PortNumber = PortNumber::new(2003),
         /// Prefix of every metric name.
-        "prefix" prefix: EscapedStr = EscapedStr::new(""),
+        "prefix" prefix: Text = Text::new(""),
         /// How often metrics are sent.
         "interval" interval: TimeUnit = TimeUnit::from_static("5s"),
         /// Use TCP instead of UDP.

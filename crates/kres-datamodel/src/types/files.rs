@@ -7,6 +7,7 @@ use std::path::{Path as FsPath, PathBuf};
 use rustix::fs::Access;
 use serde_json::json;
 
+use super::text::{Layout, control_char_problem, shown};
 use crate::model::{Ctx, FromNode, strict_text};
 use crate::node::Node;
 use crate::path::Path;
@@ -79,8 +80,8 @@ impl<K: PathKind> FromNode for TypedPath<K> {
             cx.error(path, Some(node), "the path is empty");
             return None;
         }
-        if text.contains('\0') {
-            cx.error(path, Some(node), "the path contains a NUL character");
+        if let Some(problem) = control_char_problem(text, Layout::SingleLine) {
+            cx.error(path, Some(node), format!("'{}': {problem}", shown(text)));
             return None;
         }
         let written = FsPath::new(text);

@@ -3,16 +3,18 @@
 mod files;
 mod names;
 mod net;
+mod text;
 mod units;
 
 pub use files::{
     AbsoluteDir, Dir, File, FilePath, PathKind, ReadableFile, TypedPath, UncheckedPath, WritableDir, WritableFilePath,
 };
-pub use names::{DomainName, EscapedStr, EscapedStr32B, IdPattern, InterfaceName, PinSha256};
+pub use names::{DomainName, EscapedStr, EscapedStr32B, IdPattern, InterfaceName, PinSha256, WildcardName};
 pub use net::{
     InterfaceOptionalPort, InterfacePort, IpAddress, IpAddressEm, IpAddressOptionalPort, IpAddressPort, IpNetwork,
     Ipv4Address, Ipv6Address, Ipv6Network, Ipv6Network96, ListenTarget,
 };
+pub use text::{Layout, Text, control_char_problem};
 pub use units::{SizeUnit, TimeUnit};
 
 /// Implements `Serialize` (as the original text) and `Display` for a type with `fn as_str(&self) -> &str`.

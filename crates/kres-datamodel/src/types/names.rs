@@ -2,13 +2,16 @@
 
 use serde_json::json;
 
+use super::text::{Layout, describe_char, shown, text_from_node};
 use super::{parsed_text, text_value};
-use crate::model::{Ctx, FromKey, FromNode, describe};
-use crate::node::{Node, Value};
+use crate::model::{Ctx, FromKey, FromNode};
+use crate::node::Node;
 use crate::path::Path;
 
-/// A free string that is rendered into Lua (always through [`crate::lua::escape`]). Integers are accepted and
-/// converted to text; floats, booleans and compound values are not.
+/// Free text in zone-file syntax that is rendered into Lua (always through [`crate::lua::escape`]): local-data
+/// records and trust anchors. It may span lines and hold tabs (records pasted from `dig`); other control
+/// characters are refused. Integers are accepted and converted to text; floats, booleans and compound values are
+/// not. Single-line text is [`super::Text`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EscapedStr(String);
 
@@ -29,20 +32,9 @@ impl EscapedStr {
     }
 }
 
-fn escaped_text(node: &Node, cx: &mut Ctx, path: &Path) -> Option<String> {
-    match &node.value {
-        Value::Str(s) => Some(s.clone()),
-        Value::Int(i) => Some(i.to_string()),
-        _ => {
-            cx.error(path, Some(node), format!("expected a string, got {}", describe(node)));
-            None
-        }
-    }
-}
-
 impl FromNode for EscapedStr {
     fn from_node(node: &Node, cx: &mut Ctx, path: &Path) -> Option<Self> {
-        escaped_text(node, cx, path).map(EscapedStr)
+        text_from_node(node, cx, path, Layout::Lines).map(EscapedStr)
     }
     /// Integers too, since they are accepted (the reference schema says only `string`).
     fn schema() -> serde_json::Value {
@@ -50,7 +42,7 @@ impl FromNode for EscapedStr {
     }
 }
 
-/// An [`EscapedStr`] of at least 32 bytes (TLS session ticket secrets).
+/// A single line of text of at least 32 bytes (TLS session ticket secrets); no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EscapedStr32B(EscapedStr);
 
@@ -65,7 +57,7 @@ impl EscapedStr32B {
 
 impl FromNode for EscapedStr32B {
     fn from_node(node: &Node, cx: &mut Ctx, path: &Path) -> Option<Self> {
-        let text = escaped_text(node, cx, path)?;
+        let text = text_from_node(node, cx, path, Layout::SingleLine)?;
         if text.len() < 32 {
             cx.error(
                 path,
@@ -98,15 +90,43 @@ impl PartialEq for DomainName {
 }
 
 impl DomainName {
+    /// Parses a name where a wildcard label is not allowed (forwarding subtrees, hostnames, trust anchors, ...).
     pub fn parse(text: &str) -> Result<Self, String> {
+        Self::parse_with(text, false)
+    }
+
+    /// Parses a name; `wildcard` allows a `*` label as the leftmost label (local-data names).
+    ///
+    /// A label holds letters, digits, `-` (not at its start or end) and `_` (`_dmarc`, `_443._tcp`); `/` too, for
+    /// RFC 2317 classless reverse names (`0/26.2.0.192.in-addr.arpa`). Non-ASCII letters are IDN and converted to
+    /// punycode. Quotes, backslashes (no `\DDD` escapes), whitespace, control characters and other punctuation are
+    /// refused: they are typos, not names.
+    pub fn parse_with(text: &str, wildcard: bool) -> Result<Self, String> {
         if text == "." {
             return Ok(DomainName { text: text.into(), punycode: text.into() });
         }
-        let bad = |why: &str| format!("'{text}' is not a valid domain name: {why}");
+        let bad = |why: &str| format!("'{}' is not a valid domain name: {why}", shown(text));
         if text.is_empty() {
             return Err(bad("it is empty"));
         }
+        if let Some(why) = bad_character(text) {
+            return Err(bad(&why));
+        }
         let body = text.strip_suffix('.').unwrap_or(text);
+        for (i, label) in body.split('.').enumerate() {
+            if label.contains('*') {
+                let why = match (wildcard, i == 0 && label == "*") {
+                    (true, true) => continue,
+                    (true, false) => {
+                        "'*' is allowed only as the whole leftmost label (a wildcard like '*.example.com')"
+                    }
+                    (false, _) => {
+                        "a wildcard '*' is not allowed here (a subtree or name here covers every name below it)"
+                    }
+                };
+                return Err(bad(why));
+            }
+        }
         if text.is_ascii() {
             // Fast path (the common case): check the labels in place, no conversion needed.
             for label in body.split('.') {
@@ -160,6 +180,25 @@ impl DomainName {
     }
 }
 
+/// The first character that no label may hold, described. Non-ASCII letters pass (IDN); `*` passes here and is
+/// checked per label.
+fn bad_character(text: &str) -> Option<String> {
+    let c = text.chars().find(|&c| {
+        if c.is_ascii() {
+            !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '*'))
+        } else {
+            c.is_control() || c.is_whitespace()
+        }
+    })?;
+    Some(if c.is_control() {
+        format!("control character {} is not allowed", describe_char(c))
+    } else if c.is_whitespace() {
+        format!("whitespace {} is not allowed", describe_char(c))
+    } else {
+        format!("character '{c}' is not allowed (a label holds letters, digits, '-' and '_')")
+    })
+}
+
 /// Checks one label in its ASCII (punycode) form; `written` is how the user wrote it (for the message).
 fn check_label(ascii: &str, written: &str) -> Result<(), String> {
     if ascii.is_empty() {
@@ -185,6 +224,48 @@ parsed_text!(
 impl FromKey for DomainName {
     fn from_key(key: &str, cx: &mut Ctx, path: &Path, node: &Node) -> Option<Self> {
         match DomainName::parse(key) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                cx.error(path, Some(node), e);
+                None
+            }
+        }
+    }
+    fn key_schema() -> serde_json::Value {
+        DomainName::schema()
+    }
+}
+
+/// A domain name whose leftmost label may be the wildcard `*` (local-data names: `addresses` keys and rule
+/// `name`s). kresd 6 stores such a name as written; everything else about it is a [`DomainName`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct WildcardName(DomainName);
+
+impl WildcardName {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        DomainName::parse_with(text, true).map(WildcardName)
+    }
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+    pub fn name(&self) -> &DomainName {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for WildcardName {
+    type Target = DomainName;
+    fn deref(&self) -> &DomainName {
+        &self.0
+    }
+}
+
+text_value!(WildcardName);
+parsed_text!(WildcardName, DomainName::schema());
+
+impl FromKey for WildcardName {
+    fn from_key(key: &str, cx: &mut Ctx, path: &Path, node: &Node) -> Option<Self> {
+        match WildcardName::parse(key) {
             Ok(d) => Some(d),
             Err(e) => {
                 cx.error(path, Some(node), e);
@@ -270,3 +351,101 @@ impl PinSha256 {
 
 text_value!(PinSha256);
 parsed_text!(PinSha256, json!({"type": "string", "pattern": "^[A-Za-z\\d+/]{43}=$"}));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::test_parse as parse;
+
+    fn refused(text: &str) -> String {
+        match DomainName::parse(text) {
+            Ok(d) => panic!("{text:?} was accepted as {:?}", d.punycode()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn real_world_names_are_accepted() {
+        for (text, punycode) in [
+            (".", "."),
+            ("example.com", "example.com"),
+            ("example.com.", "example.com."),
+            ("_dmarc.example.com", "_dmarc.example.com"),
+            ("_443._tcp.mail.example.com.", "_443._tcp.mail.example.com."),
+            ("0/26.2.0.192.in-addr.arpa", "0/26.2.0.192.in-addr.arpa"),
+            ("xn--bcher-kva.com", "xn--bcher-kva.com"),
+            ("bücher.com.", "xn--bcher-kva.com."),
+            ("Mail-1.Example.COM", "Mail-1.Example.COM"),
+            ("localhost", "localhost"),
+        ] {
+            let name = DomainName::parse(text).unwrap_or_else(|e| panic!("{text:?} refused: {e}"));
+            assert_eq!(name.punycode(), punycode);
+            assert_eq!(name.as_str(), text);
+        }
+    }
+
+    #[test]
+    fn characters_that_no_name_holds_are_refused_with_the_reason() {
+        assert_eq!(
+            refused("evil');os.exit(1)--x"),
+            "'evil');os.exit(1)--x' is not a valid domain name: character ''' is not allowed (a label holds letters, \
+             digits, '-' and '_')"
+        );
+        assert!(refused("exa\"mple.com").contains("character '\"' is not allowed"));
+        assert!(refused("exa\\mple.com").contains("character '\\' is not allowed"));
+        assert!(refused("example.com\\000").contains("character '\\' is not allowed"));
+        assert!(refused("exa mple.com").contains("whitespace U+0020 (space) is not allowed"));
+        assert!(refused("example.com\t").contains("control character U+0009 (tab) is not allowed"));
+        assert!(refused("exa\0mple.com").contains("control character U+0000 (NUL) is not allowed"));
+        assert!(refused("exa\0mple.com").starts_with("'exa\\u{0}mple.com' is not"), "the NUL is shown escaped");
+        assert!(refused("a\u{85}b.com").contains("control character U+0085"), "C1 controls inside IDN text");
+        assert!(refused("a\u{a0}b.com").contains("whitespace U+00A0 (no-break space)"));
+        assert!(refused("ex\u{7f}.com").contains("U+007F (DEL)"));
+        for text in ["a;b.com", "a,b", "a@b.com", "a:b", "(x)", "a$b", "{x}", "a[1]", "x=y", "<a>", "a+b", "a%b"] {
+            assert!(refused(text).contains("is not allowed"), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn structure_rules_still_hold() {
+        assert!(refused("").contains("it is empty"));
+        assert!(refused("a..b").contains("empty label"));
+        assert!(refused("-a.com").contains("starts or ends with '-'"));
+        assert!(refused(&format!("{}.com", "a".repeat(64))).contains("longer than 63"));
+        assert!(refused(&["abcdefghi"; 26].join(".")).contains("longer than 253"));
+    }
+
+    #[test]
+    fn wildcards_only_as_the_leftmost_label_and_only_where_allowed() {
+        assert!(refused("*.example.com").contains("a wildcard '*' is not allowed here"));
+        assert!(refused("a*.example.com").contains("a wildcard '*' is not allowed here"));
+        assert_eq!(WildcardName::parse("*.example.com").map(|w| w.punycode().to_owned()), Ok("*.example.com".into()));
+        assert!(WildcardName::parse("*.bücher.com").is_ok());
+        assert!(WildcardName::parse("_dmarc.example.com").is_ok());
+        for text in ["a.*.example.com", "*a.example.com", "**.example.com", "x.*"] {
+            let e = WildcardName::parse(text).unwrap_err();
+            assert!(e.contains("allowed only as the whole leftmost label"), "{text:?}: {e}");
+        }
+        assert!(WildcardName::parse("*.exa'mple.com").unwrap_err().contains("character '''"));
+    }
+
+    #[test]
+    fn errors_from_a_document_name_the_path() {
+        let err = parse::<DomainName>("\"exa\\\"mple.com\"").unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert!(err[0].1.starts_with("'exa\"mple.com' is not a valid domain name"), "{err:?}");
+        let err = parse::<crate::model::KeyedMap<WildcardName, String>>("{'a b': x, '*.ok': y}").unwrap_err();
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert_eq!(err[0].0, "/a b");
+    }
+
+    #[test]
+    fn zone_file_text_may_span_lines_but_holds_no_other_control_characters() {
+        let records = parse::<EscapedStr>("\"a. 300 A 192.0.2.1\\r\\nb.\\t300\\tA\\t192.0.2.2\\n\"").unwrap();
+        assert_eq!(records.as_str(), "a. 300 A 192.0.2.1\r\nb.\t300\tA\t192.0.2.2\n");
+        assert!(parse::<EscapedStr>("\"a\\0b\"").unwrap_err()[0].1.contains("U+0000 (NUL)"));
+        assert!(parse::<EscapedStr>("\"a\\eb\"").unwrap_err()[0].1.contains("U+001B (escape)"));
+        assert!(parse::<EscapedStr32B>(&format!("\"{}\\n\"", "x".repeat(40))).is_err());
+        assert!(parse::<EscapedStr32B>(&format!("\"{}\"", "x".repeat(40))).is_ok());
+    }
+}
