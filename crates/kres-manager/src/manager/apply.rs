@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kres_datamodel::json_patch;
 use kres_datamodel::node::Node;
-use kres_datamodel::{KresConfig, SystemFacts, ValidationOptions};
+use kres_datamodel::{ConfigError, KresConfig, SystemFacts, ValidationOptions};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -18,6 +18,7 @@ use super::state::{
     ApplyError, ApplyOutcome, ApplyRequest, ApplyResult, Command, Edit, SelfMetrics, Snapshot, WorkerInfo,
 };
 use super::{LoadedConfig, control, load_config};
+use crate::watch::Fingerprint;
 
 /// How long a control-socket command may take.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,6 +31,21 @@ pub(super) struct Current {
     pub worker_lua: String,
     pub policy_lua: String,
     pub gc_argv: Vec<String>,
+    /// The files the policy-loader read, as they were when it last ran (a renew re-reads them only when one
+    /// changed).
+    pub rule_files: RuleFiles,
+}
+
+/// The files the policy-loader reads (hosts files, RPZ files, rule files) with their fingerprints.
+pub(super) type RuleFiles = Vec<(PathBuf, Option<Fingerprint>)>;
+
+/// Fingerprints the files `config`'s rules read, in configuration order.
+pub(super) fn rule_files(config: &KresConfig) -> RuleFiles {
+    let local_data = &config.local_data;
+    let hosts = local_data.addresses_files.iter().flatten();
+    let rules = local_data.rules.iter().flatten().flat_map(|r| r.file.iter().flatten());
+    let rpz = local_data.rpz.iter().flatten().map(|r| &r.file);
+    hosts.chain(rules).chain(rpz).map(|f| (f.path().to_path_buf(), Fingerprint::of(f.path()))).collect()
 }
 
 impl Current {
@@ -37,7 +53,16 @@ impl Current {
         let worker_lua = render(&loaded.config, false)?;
         let policy_lua = render(&loaded.config, true)?;
         let gc_argv = processes::gc_argv(&exe.cache_gc, &loaded.config);
-        Ok(Current { raw: loaded.raw, config: loaded.config, etag: loaded.generation, worker_lua, policy_lua, gc_argv })
+        let rule_files = rule_files(&loaded.config);
+        Ok(Current {
+            raw: loaded.raw,
+            config: loaded.config,
+            etag: loaded.generation,
+            worker_lua,
+            policy_lua,
+            gc_argv,
+            rule_files,
+        })
     }
 }
 
@@ -79,25 +104,28 @@ impl Actor {
         self.snapshot.send_replace(Arc::new(snapshot));
     }
 
-    /// Handles one command; returns false when the manager should stop.
+    /// Handles one command; returns false when the manager should stop. Reloads and renews log what the
+    /// reference logs when they finish.
     pub async fn handle(&mut self, command: Command) -> bool {
         match command {
             Command::Apply(request, reply) => {
+                let renew = matches!(request.edit, Edit::Keep) && !request.dry_run;
                 let result = self.apply(request).await;
+                if renew {
+                    match &result {
+                        Ok(_) => tracing::info!("Configuration successfully renewed"),
+                        Err(e) => {
+                            tracing::error!("Renewing the configuration failed: {e}");
+                            tracing::error!("Configuration has NOT been renewed.");
+                        }
+                    }
+                }
                 let _ = reply.send(result);
             }
             Command::Reload { force, reply } => {
-                let result = match load_config(&self.files) {
-                    Ok(loaded) => {
-                        let request =
-                            ApplyRequest { force, reread_rules: true, ..ApplyRequest::new(Edit::Replace(loaded.raw)) };
-                        self.apply(request).await
-                    }
-                    Err(e) => Err(ApplyError::Load(e.to_string())),
-                };
-                match &result {
-                    Ok(_) => {}
-                    Err(e) => tracing::error!("reload failed: {e}\nConfiguration has NOT been changed."),
+                let result = self.reload(force).await;
+                if result.is_ok() {
+                    tracing::info!("Configuration file successfully reloaded");
                 }
                 let _ = reply.send(result);
             }
@@ -106,24 +134,61 @@ impl Actor {
         true
     }
 
+    /// Re-reads the configuration files and applies them; logs a failure like the reference.
+    async fn reload(&mut self, force: bool) -> ApplyResult {
+        let loaded = match load_config(&self.files) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                match &e {
+                    ConfigError::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+                        tracing::error!(
+                            "Configuration file was not found at '{path}'. Something must have happened to it while \
+                             we were running."
+                        )
+                    }
+                    _ => tracing::error!("Failed to parse the updated configuration file: {e}"),
+                }
+                tracing::error!("Configuration has NOT been changed.");
+                return Err(ApplyError::Load(e.to_string()));
+            }
+        };
+        let result = self.apply(ApplyRequest { force, ..ApplyRequest::new(Edit::Replace(loaded.raw)) }).await;
+        if let Err(e) = &result {
+            match e {
+                ApplyError::Invalid(_) => tracing::error!("Failed to parse the updated configuration file: {e}"),
+                _ => tracing::error!("Reloading of the configuration file failed: {e}"),
+            }
+            tracing::error!("Configuration has NOT been changed.");
+        }
+        result
+    }
+
     /// The apply pipeline.
     pub async fn apply(&mut self, request: ApplyRequest) -> ApplyResult {
         let started = Instant::now();
         if !request.preconditions.hold(&self.current.etag) {
             return Err(ApplyError::PreconditionFailed);
         }
-        // A renew or reload re-runs the policy-loader even when its Lua is unchanged: the files it reads (RPZ,
-        // hosts files) may have changed on disk (the RPZ file watcher relies on this, like the reference's renew).
-        let renew = request.reread_rules || matches!(request.edit, Edit::Keep);
         let raw = edit(&self.current.raw, request.edit)?;
         let config = self.validate(&raw)?;
-        deny_runtime_changes(&self.current.config, &config)?;
+        if let Err(e) = deny_runtime_changes(&self.current.config, &config) {
+            tracing::error!(
+                "Configuration validation failed. The reasons are:\n - {}",
+                e.to_string().replace('\n', "\n - ")
+            );
+            return Err(e);
+        }
         let etag = kres_datamodel::etag::etag(&raw);
         let worker_lua = render(&config, false).map_err(|e| ApplyError::Failed(e.to_string()))?;
         let policy_lua = render(&config, true).map_err(|e| ApplyError::Failed(e.to_string()))?;
         let gc_argv = processes::gc_argv(&self.procs.exe.cache_gc, &config);
+        // The files the rules read (RPZ, hosts files) are re-read when one of them changed on disk since the
+        // policy-loader last ran (a renew after an RPZ update), or when forced; an unchanged reload or renew
+        // applies nothing.
+        let rule_files = rule_files(&config);
         let restart_workers = request.force || worker_lua != self.current.worker_lua;
-        let reload_rules = request.force || renew || policy_lua != self.current.policy_lua;
+        let reload_rules =
+            request.force || policy_lua != self.current.policy_lua || rule_files != self.current.rule_files;
         let mut outcome = ApplyOutcome {
             etag: etag.clone(),
             changed: etag != self.current.etag,
@@ -141,7 +206,7 @@ impl Actor {
             return Ok(outcome);
         }
         if !restart_workers && !reload_rules && gc_argv == self.current.gc_argv && !outcome.changed {
-            // Nothing to restart; like the reference, re-send TLS certificate files so a reload picks up renewed
+            // Nothing to apply; like the reference, re-send TLS certificate files so a reload picks up renewed
             // certificates.
             self.reload_tls_files(&config).await;
             outcome.seconds = started.elapsed().as_secs_f64();
@@ -153,7 +218,9 @@ impl Actor {
             if let Err(e) = self.procs.run_policy_loader(&config, &etag).await {
                 // A failed policy-loader exits before it commits its transaction: the rules in force are intact.
                 self.metrics.canary_failures += 1;
-                return Err(rejected("the policy-loader", e));
+                let e = rejected("the policy-loader", e);
+                tracing::error!("Failed to load policy rules: {e}");
+                return Err(e);
             }
         }
         if restart_workers {
@@ -180,7 +247,9 @@ impl Actor {
                 return Err(ApplyError::Failed(format!("cannot change the number of workers: {e}")));
             }
         }
-        if !restart_workers {
+        if !restart_workers || request.force {
+            // The reference re-sends the certificate files whenever the workers' configuration is unchanged or
+            // the apply is forced.
             self.reload_tls_files(&config).await;
         }
         if gc_argv != self.current.gc_argv {
@@ -192,12 +261,16 @@ impl Actor {
         if config.logging != self.current.config.logging {
             crate::logging::apply(&config.logging);
         }
-        self.current = Current { raw, config, etag, worker_lua, policy_lua, gc_argv };
+        self.current = Current { raw, config, etag, worker_lua, policy_lua, gc_argv, rule_files };
         self.generation += 1;
         self.metrics.applied += 1;
         self.metrics.last_apply_seconds = started.elapsed().as_secs_f64();
         self.publish().await;
-        tracing::info!("Config applied successfully to all workers");
+        if outcome.changed || request.force {
+            // The reference's line after it applied a changed (or forced) configuration; a renew that only re-read
+            // changed rule files does not log it.
+            tracing::info!("Config applied successfully to all workers");
+        }
         outcome.seconds = started.elapsed().as_secs_f64();
         Ok(outcome)
     }
@@ -239,7 +312,9 @@ impl Actor {
         let canary = self.procs.free_instance();
         if let Err(e) = self.procs.start_worker(canary, lua, etag).await {
             self.metrics.canary_failures += 1;
-            return Err(rejected("the canary kresd", e));
+            let e = rejected("the canary kresd", e);
+            tracing::error!("Kresd with the new config failed to start, rejecting config: {e}");
+            return Err(e);
         }
         let (mut new, error) = self.procs.start_many(target.saturating_sub(1), lua, etag).await;
         new.push(canary);
@@ -277,13 +352,17 @@ impl Actor {
         self.reset_rules().await;
     }
 
-    /// Re-sends TLS certificate files to the workers (`net.tls`), when configured and present.
+    /// Re-sends TLS certificate files to the workers (`net.tls`), when configured and present; logs like the
+    /// reference.
     async fn reload_tls_files(&self, config: &KresConfig) {
         let tls = &config.network.tls;
-        if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file)
-            && cert.path().exists()
-            && key.path().exists()
-        {
+        let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) else { return };
+        if !cert.path().exists() {
+            tracing::error!("TLS cert files reload failed: cert-file {} file don't exist", cert.display());
+        } else if !key.path().exists() {
+            tracing::error!("TLS cert files failed: cert-file {} file don't exist", key.display());
+        } else {
+            tracing::info!("TLS cert files reload triggered");
             let lua = format!(
                 "net.tls({}, {})",
                 kres_datamodel::lua::escape::quote(&cert.display()),

@@ -165,15 +165,23 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
                     actor.publish().await;
                 }
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = term.recv() => {
+                tracing::info!("Received SIGTERM, triggering graceful shutdown");
+                break;
+            }
+            _ = int.recv() => {
+                tracing::info!("Received SIGINT, triggering graceful shutdown");
+                break;
+            }
         }
     }
-    tracing::info!("stopping the resolver");
+    tracing::info!("Stopping API service...");
     watcher.stop();
     graphite.stop();
     server.stop().await;
+    tracing::info!("Stopping kresd manager...");
     let _ = actor.procs.controller.shutdown().await;
+    tracing::info!("The manager ran for {} seconds...", started.elapsed().as_secs_f64().round());
     0
 }
 
@@ -181,7 +189,7 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
 /// `MONOTONIC_USEC` it requires before, and `READY=1` after, whatever the outcome (a failed reload leaves the
 /// previous configuration in force; `STATUS=` says so).
 async fn reload_on_hangup(actor: &mut apply::Actor) {
-    tracing::info!("SIGHUP received; reloading the configuration files");
+    tracing::info!("Received SIGHUP, reloading configuration file");
     let reloading = format!("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=Reloading the configuration...", monotonic_usec());
     if let Err(e) = actor.procs.controller.notify(&reloading).await {
         tracing::warn!("cannot report the reload: {e}");

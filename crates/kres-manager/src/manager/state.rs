@@ -86,22 +86,15 @@ pub struct ApplyRequest {
     pub preconditions: Preconditions,
     /// Validate and test (canary) only; change nothing.
     pub dry_run: bool,
-    /// Restart every worker and re-run the policy-loader even if nothing changed.
+    /// Restart every worker and re-run the policy-loader even if nothing changed. Without it, the policy-loader
+    /// runs when the rules or the files they read (RPZ, hosts files) changed, and an unchanged document applies
+    /// nothing.
     pub force: bool,
-    /// Re-run the policy-loader even if its Lua is unchanged (reload and renew: RPZ and hosts files may have
-    /// changed on disk).
-    pub reread_rules: bool,
 }
 
 impl ApplyRequest {
     pub fn new(edit: Edit) -> Self {
-        ApplyRequest {
-            edit,
-            preconditions: Preconditions::default(),
-            dry_run: false,
-            force: false,
-            reread_rules: false,
-        }
+        ApplyRequest { edit, preconditions: Preconditions::default(), dry_run: false, force: false }
     }
 }
 

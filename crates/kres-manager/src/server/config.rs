@@ -115,7 +115,7 @@ async fn write(app: &AppState, headers: &HeaderMap, params: Params, edit: Result
     let current = || app.handle().snapshot().etag.clone();
     let request = (|| -> Result<ApplyRequest, ApiError> {
         let (dry_run, force) = write_options(params)?;
-        Ok(ApplyRequest { edit: edit?, preconditions: preconditions(headers)?, dry_run, force, reread_rules: false })
+        Ok(ApplyRequest { edit: edit?, preconditions: preconditions(headers)?, dry_run, force })
     })();
     let request = match request {
         Ok(r) => r,

@@ -1,5 +1,6 @@
 //! `POST /stop`, `/reload[/force]`, `/renew[/force]`. Unlike the reference, reload and renew answer only when the
-//! manager has finished, with a failure status and the reason when they fail.
+//! manager has finished, with a failure status and the reason when they fail. Each logs the reference's line when the
+//! request arrives ("Reloading event triggered...").
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -10,23 +11,28 @@ use super::errors::ApiError;
 use crate::manager::state::ApplyResult;
 
 pub(super) async fn stop(State(app): State<AppState>) -> Response {
+    tracing::info!("Shutdown event triggered...");
     app.handle().stop().await;
     text(StatusCode::OK, "Shutting down...\n")
 }
 
 pub(super) async fn reload(State(app): State<AppState>) -> Response {
+    tracing::info!("Reloading event triggered...");
     answer(app.handle().reload(false).await, "Reloading...")
 }
 
 pub(super) async fn reload_force(State(app): State<AppState>) -> Response {
+    tracing::info!("Reloading event triggered...");
     answer(app.handle().reload(true).await, "Reloading...")
 }
 
 pub(super) async fn renew(State(app): State<AppState>) -> Response {
+    tracing::info!("Renewing configuration event triggered...");
     answer(app.handle().renew(false).await, "Renewing configuration...")
 }
 
 pub(super) async fn renew_force(State(app): State<AppState>) -> Response {
+    tracing::info!("Renewing configuration event triggered...");
     answer(app.handle().renew(true).await, "Renewing configuration...")
 }
 
@@ -39,12 +45,16 @@ fn answer(result: ApplyResult, what: &str) -> Response {
             } else {
                 format!("{} worker(s) restarted", outcome.restarted_workers.len())
             };
-            let summary = format!(
-                "{what}\nConfiguration applied successfully ({}; {restarted}{}) in {:.3} s.\n",
-                if outcome.changed { "changed" } else { "unchanged" },
-                if outcome.rules_reloaded { "; rules reloaded" } else { "" },
-                outcome.seconds
-            );
+            let summary = if !outcome.changed && outcome.restarted_workers.is_empty() && !outcome.rules_reloaded {
+                format!("{what}\nNothing to apply: the configuration and the files it reads are unchanged.\n")
+            } else {
+                format!(
+                    "{what}\nConfiguration applied successfully ({}; {restarted}{}) in {:.3} s.\n",
+                    if outcome.changed { "changed" } else { "unchanged" },
+                    if outcome.rules_reloaded { "; rules reloaded" } else { "" },
+                    outcome.seconds
+                )
+            };
             let mut response = text(StatusCode::OK, summary);
             if let Ok(value) = HeaderValue::from_str(&format!("\"{}\"", outcome.etag)) {
                 response.headers_mut().insert(header::ETAG, value);

@@ -3,11 +3,12 @@
 //! or send requests to the manager actor through its [`ManagerHandle`]. One module per route group.
 //!
 //! The listener is a unix socket (mode 0660; a stale socket file is replaced, a live one refused) or TCP
-//! `ip@port`, per `/management`; HTTP/1.1 only.
+//! `ip@port`, per `/management`; HTTP/1.1 only, with header names spelled like the reference's (`conn`).
 
 mod body;
 mod cache;
 mod config;
+mod conn;
 mod errors;
 mod health;
 mod lifecycle;
@@ -88,7 +89,7 @@ impl std::fmt::Display for Listen {
 pub struct ServerHandle {
     listen: Listen,
     shutdown: watch::Sender<bool>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    task: Option<JoinHandle<()>>,
     /// The unix socket file we created (path, device, inode), removed on stop if it is still ours.
     socket: Option<(PathBuf, u64, u64)>,
 }
@@ -103,7 +104,6 @@ impl ServerHandle {
         let _ = self.shutdown.send(true);
         if let Some(mut task) = self.task.take() {
             match tokio::time::timeout(STOP_GRACE, &mut task).await {
-                Ok(Ok(Err(e))) => tracing::warn!("the management API server failed: {e}"),
                 Ok(_) => {}
                 Err(_) => {
                     tracing::debug!("requests still in progress after {STOP_GRACE:?}; closing them");
@@ -158,21 +158,18 @@ impl AppState {
 pub async fn start(handle: ManagerHandle, management: &ManagementSchema) -> Result<ServerHandle, ServerError> {
     let listen = Listen::from_config(management)?;
     let app = router(AppState::new(handle));
-    let (shutdown, mut stopped) = watch::channel(false);
-    let signal = async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    };
+    let (shutdown, stopped) = watch::channel(false);
     let (task, socket) = match &listen {
         Listen::Unix(path) => {
             let (listener, dev, ino) = bind_unix(path)?;
-            let task = tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(signal).into_future());
+            let task = tokio::spawn(conn::serve(listener, app, stopped));
             (task, Some((path.clone(), dev, ino)))
         }
         Listen::Tcp(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|source| ServerError::Bind { address: addr.to_string(), source })?;
-            let task = tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(signal).into_future());
+            let task = tokio::spawn(conn::serve(listener, app, stopped));
             (task, None)
         }
     };

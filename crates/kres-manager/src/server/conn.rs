@@ -1,0 +1,152 @@
+//! Serving the API's connections with hyper's HTTP/1 server, so that response header names are spelled as the
+//! reference spells them (`Content-Type`, `ETag`): operators' scripts grep raw responses
+//! (`curl -si ... | grep '^ETag:'`). hyper keeps header names lower-case; `title_case_headers` writes
+//! `Content-Type`, `Content-Length`, `Date`, but `Etag`. [`HeaderCase`] turns the one name that title case gets
+//! wrong into the reference's `ETag` as the bytes leave.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use axum::Router;
+use axum::serve::Listener;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
+
+/// Header names whose title case differs from the reference's spelling: (as hyper writes it, as it should be),
+/// each preceded by the CRLF that ends the previous line and followed by the colon, so only a header name matches.
+const FIXES: &[(&[u8], &[u8])] = &[(b"\r\nEtag:", b"\r\nETag:")];
+
+/// Accepts connections until `stop` turns true, then lets the requests in progress finish.
+pub(super) async fn serve<L: Listener>(mut listener: L, app: Router, mut stop: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder.title_case_headers(true);
+    loop {
+        tokio::select! {
+            (stream, _) = listener.accept() => {
+                let service = TowerToHyperService::new(app.clone());
+                let connection = graceful.watch(builder.serve_connection(TokioIo::new(HeaderCase::new(stream)), service));
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!("management API connection: {e}");
+                    }
+                });
+            }
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// A stream whose outgoing bytes get the header-name spellings of [`FIXES`]. It works like a small write buffer:
+/// a write is accepted whole (hyper hands over a response head in one buffer, so a name is never split between
+/// two writes), fixed, and written out before the next write is accepted.
+pub(super) struct HeaderCase<S> {
+    inner: S,
+    /// Accepted bytes not yet written to `inner`, from `written` on.
+    pending: Vec<u8>,
+    written: usize,
+}
+
+impl<S> HeaderCase<S> {
+    pub(super) fn new(inner: S) -> Self {
+        HeaderCase { inner, pending: Vec::new(), written: 0 }
+    }
+}
+
+/// Replaces every [`FIXES`] occurrence in `bytes` (same lengths, so in place).
+fn fix_names(bytes: &mut [u8]) {
+    for (from, to) in FIXES {
+        let mut start = 0;
+        while let Some(at) = bytes[start..].windows(from.len()).position(|w| w == *from) {
+            let at = start + at;
+            bytes[at..at + to.len()].copy_from_slice(to);
+            start = at + from.len();
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> HeaderCase<S> {
+    /// Writes out what was accepted earlier.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.pending.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.pending.clear();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for HeaderCase<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for HeaderCase<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        ready!(self.poll_pending(cx))?;
+        if !FIXES.iter().any(|(from, _)| buf.windows(from.len()).any(|w| w == *from)) {
+            return Pin::new(&mut self.inner).poll_write(cx, buf);
+        }
+        self.pending.extend_from_slice(buf);
+        fix_names(&mut self.pending);
+        // Accepted whole; written now as far as the socket takes it, the rest before the next write or flush.
+        let _ = self.poll_pending(cx)?;
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_pending(cx))?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_pending(cx))?;
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn only_header_names_are_fixed() {
+        let mut head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nEtag: \"Etag:\"\r\n\r\nEtag: x".to_vec();
+        fix_names(&mut head);
+        assert_eq!(head, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nETag: \"Etag:\"\r\n\r\nETag: x");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_slow_reader_gets_every_byte_fixed() {
+        // A pipe smaller than the head: the writer has to come back for the rest.
+        let (client, server) = tokio::io::duplex(7);
+        let mut writer = HeaderCase::new(server);
+        let reader = tokio::spawn(async move {
+            let mut client = client;
+            let mut out = Vec::new();
+            client.read_to_end(&mut out).await.unwrap();
+            out
+        });
+        let head = b"HTTP/1.1 200 OK\r\nEtag: \"a\"\r\nContent-Length: 0\r\n\r\n";
+        writer.write_all(head).await.unwrap();
+        writer.write_all(b"body\r\nEtag: ").await.unwrap();
+        writer.shutdown().await.unwrap();
+        drop(writer);
+        let out = reader.await.unwrap();
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nETag: \"a\"\r\nContent-Length: 0\r\n\r\nbody\r\nETag: ");
+    }
+}
