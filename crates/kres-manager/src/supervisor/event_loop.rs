@@ -575,7 +575,14 @@ impl EventLoop {
                 let _ = tx.send(Msg::Exited { serial, exit });
             },
         )?;
+        // The lines supervisord logs for the reference (spawned/success/waiting/stopped/exited/gave up).
+        tracing::info!("spawned: '{id}' with pid {}", handle.pid);
         tracing::debug!("started {id} (PID {}): {}", handle.pid, child.spec.argv.join(" "));
+        if !child.spec.notify {
+            tracing::info!(
+                "success: {id} entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)"
+            );
+        }
         child.serial = serial;
         child.instance = Some(Instance { handle, ready: false, kill_reason: None });
         child.status = if child.spec.notify { ProcStatus::Starting } else { ProcStatus::Running };
@@ -598,7 +605,7 @@ impl EventLoop {
         };
         child.waiters.push(Waiter { conn, seq, kind: WaitKind::Stop });
         if child.stopping.is_none() {
-            tracing::debug!("stopping {id} (PID {})", instance.handle.pid);
+            tracing::info!("waiting for {id} to stop");
             child.stopping = Some(timeout);
             instance.handle.signal(Signal::TERM);
             let serial = child.serial;
@@ -654,7 +661,7 @@ impl EventLoop {
             return;
         }
         instance.ready = true;
-        tracing::debug!("{id} (PID {}) is ready", instance.handle.pid);
+        tracing::info!("success: {id} entered RUNNING state, process sent notification via $NOTIFY_SOCKET");
         if child.status == ProcStatus::Starting {
             child.status = ProcStatus::Running;
         }
@@ -691,7 +698,7 @@ impl EventLoop {
         let waiters = std::mem::take(&mut child.waiters);
 
         if child.stopping.is_some() {
-            tracing::debug!("{id} (PID {pid}) stopped ({exit})");
+            tracing::info!("stopped: {id} ({}) (PID {pid})", supervisord_exit(exit));
             self.children.remove(&id);
             for w in waiters {
                 let reply = match w.kind {
@@ -703,7 +710,7 @@ impl EventLoop {
             return;
         }
         if !running {
-            tracing::debug!("{id} (PID {pid}) exited ({exit})");
+            tracing::info!("stopped: {id} ({}) (PID {pid})", supervisord_exit(exit));
             child.status = ProcStatus::Exited;
             for w in waiters {
                 self.reply(w.conn, w.seq, error(format!("{id} exited ({exit}): shutting down"), tail.clone()));
@@ -727,7 +734,8 @@ impl EventLoop {
             return;
         }
         if let Some(w) = waiters.iter().find(|w| w.kind == WaitKind::Exit) {
-            tracing::debug!("{id} (PID {pid}) exited ({exit})");
+            let expected = if exit == Exit::Code(0) { "expected" } else { "not expected" };
+            tracing::info!("exited: {id} ({}; {expected}) (PID {pid})", supervisord_exit(exit));
             child.status = ProcStatus::Exited;
             let reply = Reply::Exited { info: child.info(), code: exit.code(), output_tail: tail };
             return self.reply(w.conn, w.seq, reply);
@@ -738,9 +746,11 @@ impl EventLoop {
                 Exit::Code(code) => format!("{id} exited with code {code} before it was ready"),
                 Exit::Signal(signal) => format!("{id} was killed by signal {signal} before it was ready"),
             };
-            tracing::warn!("{message}");
+            tracing::warn!("exited: {id} ({}; not expected): {message}", supervisord_exit(exit));
             return self.reply(w.conn, w.seq, error(message, tail));
         }
+        let expected = if exit == Exit::Code(0) { "expected" } else { "not expected" };
+        tracing::warn!("exited: {id} ({}; {expected}) (PID {pid})", supervisord_exit(exit));
         self.on_unexpected_exit(&id, &exit.to_string(), exit == Exit::Code(0), tail);
     }
 
@@ -764,6 +774,7 @@ impl EventLoop {
         if failures > max_retries as usize {
             child.status = ProcStatus::Fatal;
             child.gave_up = true;
+            tracing::error!("gave up: {id} entered FATAL state, too many start retries too quickly");
             tracing::error!(
                 "{id} exited unexpectedly ({why}) {failures} times within {}; giving up, it is FATAL now{}",
                 secs(FAILURE_WINDOW),
@@ -1028,6 +1039,21 @@ impl EventLoop {
             }
             Phase::Running | Phase::Done => {}
         }
+    }
+}
+
+/// How supervisord describes an exit: `exit status 1`, `terminated by SIGTERM`.
+fn supervisord_exit(exit: Exit) -> String {
+    match exit {
+        Exit::Code(code) => format!("exit status {code}"),
+        Exit::Signal(signal) => match rustix::process::Signal::from_named_raw(signal) {
+            Some(s) if s == rustix::process::Signal::TERM => "terminated by SIGTERM".to_owned(),
+            Some(s) if s == rustix::process::Signal::KILL => "terminated by SIGKILL".to_owned(),
+            Some(s) if s == rustix::process::Signal::INT => "terminated by SIGINT".to_owned(),
+            Some(s) if s == rustix::process::Signal::ABORT => "terminated by SIGABRT".to_owned(),
+            Some(s) if s == rustix::process::Signal::SEGV => "terminated by SIGSEGV".to_owned(),
+            _ => format!("terminated by signal {signal}"),
+        },
     }
 }
 

@@ -4,6 +4,7 @@
 mod api;
 mod fixture;
 mod manager;
+mod observable;
 mod supervisor;
 mod systemd;
 mod watch;
