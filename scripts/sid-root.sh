@@ -54,7 +54,7 @@ PACKAGES=(
     knot-resolver6 knot-dnsutils knot dnsperf
     curl procps iproute2 ca-certificates
     python3-jsonschema python3-prometheus-client python3-watchdog
-    lua-basexx lua-cqueues lua-http lua-psl
+    lua-basexx lua-cqueues lua-http lua-psl luajit
     promtool
     chromium-headless-shell
 )

@@ -6,10 +6,11 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 use crate::json_pointer::{JsonPointer, ListSlot, PointerError, kind_of};
+use crate::parse::{Budget, Limits};
 
 /// One parsed RFC 6902 operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -329,83 +330,116 @@ fn float_equals_integer(f: f64, i: i128) -> bool {
 }
 
 /// Parses JSON text into a [`Value`], rejecting objects with a repeated member name
-/// (`duplicate key 'op' at line 1 column 24`). Otherwise the same as [`serde_json::from_str`].
+/// (`duplicate key 'op' at line 1 column 24`) and documents over the input [`Limits`]. Otherwise the same as
+/// [`serde_json::from_str`].
 pub fn parse_json_strict(text: &str) -> Result<Value, String> {
+    parse_json_strict_with(text, Limits::DEFAULT)
+}
+
+/// [`parse_json_strict`] with other limits.
+pub fn parse_json_strict_with(text: &str, limits: Limits) -> Result<Value, String> {
+    let mut budget = Budget::new(limits, text.len());
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let StrictValue(value) = StrictValue::deserialize(&mut deserializer).map_err(|e| e.to_string())?;
+    let value =
+        StrictSeed { budget: &mut budget, depth: 0 }.deserialize(&mut deserializer).map_err(|e| e.to_string())?;
     deserializer.end().map_err(|e| e.to_string())?;
     Ok(value)
 }
 
-/// A [`Value`] whose deserialization rejects duplicate object members.
-struct StrictValue(Value);
+/// Builds a [`Value`] rejecting duplicate object members, within the budget; `depth` is the number of arrays and
+/// objects around it.
+struct StrictSeed<'b> {
+    budget: &'b mut Budget,
+    depth: usize,
+}
 
-impl<'de> Deserialize<'de> for StrictValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+impl<'de> DeserializeSeed<'de> for StrictSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
-struct StrictVisitor;
+impl StrictSeed<'_> {
+    fn scalar<E: de::Error>(self, value: Value) -> Result<Value, E> {
+        self.budget.value().map_err(E::custom)?;
+        Ok(value)
+    }
 
-impl<'de> Visitor<'de> for StrictVisitor {
+    fn open<E: de::Error>(&mut self) -> Result<(), E> {
+        self.budget.depth(self.depth + 1).map_err(E::custom)?;
+        self.budget.value().map_err(E::custom)
+    }
+
+    fn child(&mut self) -> StrictSeed<'_> {
+        StrictSeed { budget: self.budget, depth: self.depth + 1 }
+    }
+}
+
+impl<'de> Visitor<'de> for StrictSeed<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        self.scalar(Value::Bool(v))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        self.scalar(Value::Number(v.into()))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        self.scalar(Value::Number(v.into()))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        self.scalar(Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        self.budget.string(v.len()).map_err(E::custom)?;
+        self.scalar(Value::String(v.to_owned()))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        self.budget.string(v.len()).map_err(E::custom)?;
+        self.scalar(Value::String(v))
     }
 
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        self.scalar(Value::Null)
     }
 
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        self.scalar(Value::Null)
     }
 
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        StrictValue::deserialize(deserializer).map(|StrictValue(v)| v)
+        self.deserialize(deserializer)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+        self.open()?;
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(StrictValue(item)) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(self.child())? {
             items.push(item);
         }
         Ok(Value::Array(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+        self.open()?;
         let mut members = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            self.budget.string(key.len()).map_err(de::Error::custom)?;
             if members.contains_key(&key) {
                 return Err(de::Error::custom(format_args!("duplicate key '{key}'")));
             }
-            let StrictValue(value) = map.next_value()?;
+            self.budget.key(members.len()).map_err(de::Error::custom)?;
+            let value = map.next_value_seed(self.child())?;
             members.insert(key, value);
         }
         Ok(Value::Object(members))
