@@ -5,8 +5,9 @@
 //! the online ones (`config`, `reload`, `stop`, `metrics`, `cache`, `schema --live`, `pids`, `debug`) talk to the
 //! manager's HTTP API with [`client::Client`], at the socket found by [`socket::determine_socket`].
 //!
-//! Results go to stdout, diagnostics to stderr. Exit codes: 0 success, 1 failure (invalid configuration,
-//! unreadable file, ...), 2 bad command line (clap's usage errors).
+//! Results go to stdout, diagnostics to stderr. Exit codes, as the reference's: 0 success, 1 failure (invalid
+//! configuration, unreadable file, no connection to the manager, a failure status from it: `status: N` and the
+//! body on stderr), 2 bad command line (usage errors on stderr; `--help` and `-V` on stdout with 0).
 
 pub mod client;
 pub mod commands;
@@ -107,7 +108,15 @@ impl Cli {
 
 /// The whole program: parse the command line, run it, report failure on stderr with exit code 1.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `kresctl -V` prints the bare version, like the reference (`6.5.0`, not clap's `kresctl 6.5.0`).
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
+            println!("{}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => e.exit(),
+    };
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         // `kresctl schema | head`: the reader went away, nothing more to say.

@@ -120,7 +120,12 @@ pub fn run(args: &Args, client: impl FnOnce() -> anyhow::Result<Client>) -> anyh
 }
 
 fn get(args: &GetArgs, target: &str, client: &Client) -> anyhow::Result<()> {
-    let value = client.get(target)?.success()?.json()?;
+    let response = client.get(target)?.success()?;
+    if response.body.is_empty() {
+        // The reference's manager answers a pointer to nothing with an empty 200; its client prints nothing.
+        return Ok(());
+    }
+    let value = response.json()?;
     let text = if args.json { super::schema::to_json_indent4(&value) + "\n" } else { crate::yaml::to_yaml(&value) };
     match &args.file {
         Some(file) => {

@@ -1,6 +1,8 @@
 //! `kresctl reload [--force]`: the manager re-reads its configuration files and applies them (a rolling restart of
 //! the workers that need it). Unlike the reference's, our manager answers when the work is done and with a failure
-//! status when it failed, so the exit code tells whether the new configuration is in force.
+//! status when it failed, so the exit code tells whether the new configuration is in force. Like the reference's,
+//! it prints nothing on success (the manager's summary is in its log) and the manager's answer on stderr with
+//! exit code 1 on failure.
 
 use crate::client::Client;
 
@@ -13,6 +15,6 @@ pub struct Args {
 
 pub fn run(args: &Args, client: &Client) -> anyhow::Result<()> {
     let path = if args.force { "/reload/force" } else { "/reload" };
-    let response = client.post(path, None)?.success()?;
-    Ok(crate::output::stdout_line(response.text().trim_end())?)
+    client.post(path, None)?.success()?;
+    Ok(())
 }

@@ -7,5 +7,6 @@ mod migrate;
 mod online;
 mod online_local;
 mod schema;
+mod streams;
 mod support;
 mod validate;
