@@ -1,6 +1,8 @@
-//! Hostile strings: user text full of quotes, newlines, long-bracket closers, backslashes and NUL must stay data
-//! in the rendered Lua. A small Lua lexer separates code from strings and comments; the injected `os.exit(7)`
-//! must never appear in code. (`kresd.rs` runs such a config in real kresd as well.)
+//! Hostile strings: user text full of quotes, newlines, long-bracket closers and backslashes must stay data in
+//! the rendered Lua. A small Lua lexer separates code from strings and comments; the injected `os.exit(7)` must
+//! never appear in code. (`kresd.rs` runs such a config in real kresd as well.) The validator refuses control
+//! characters in single-line text and anything but a real name in domain-name fields, so line breaks are tried
+//! in zone-file text only, and hostile names must be refused.
 
 use std::path::Path;
 
@@ -9,25 +11,34 @@ use kres_datamodel::node::Node;
 use kres_datamodel::{KresConfig, SystemFacts, ValidationOptions, validate};
 use serde_json::{Value, json};
 
-/// Every way out of a Lua string literal or comment we can think of, each followed by the injected code.
-pub const PAYLOAD: &str = "q'); os.exit(7) -- d\"); os.exit(7) -- \nos.exit(7)\n-- b]] os.exit(7) --[[ \
-                           e]=] os.exit(7) --[=[ s\\'); os.exit(7) -- r\r os.exit(7) -- z\0'); os.exit(7) --";
+/// Every way out of a Lua string literal or comment on one line, each followed by the injected code.
+pub const PAYLOAD: &str =
+    "q'); os.exit(7) -- d\"); os.exit(7) -- b]] os.exit(7) --[[ e]=] os.exit(7) --[=[ s\\'); os.exit(7) --";
 
-/// [`PAYLOAD`] as a valid domain name (labels split at the dots of `os.exit`, none ending with `-`).
+/// [`PAYLOAD`] with line and carriage breaks that end a `--` comment, for zone-file text (records, trust
+/// anchors), the only text that may span lines.
+pub const MULTILINE_PAYLOAD: &str = "q'); os.exit(7) -- d\"); os.exit(7) -- \nos.exit(7)\n-- b]] os.exit(7) --[[ \
+                                     e]=] os.exit(7) --[=[ s\\'); os.exit(7) -- r\r os.exit(7) -- z\t'); os.exit(7) --";
+
+/// [`PAYLOAD`] made into something shaped like a domain name; every domain-name field must refuse it.
 pub fn payload_name() -> String {
     format!("{PAYLOAD}x.example")
 }
 
-/// [`PAYLOAD`] as a file name component (no NUL, no `/`).
+/// A real name for the domain-name fields of the hostile configuration.
+pub const NAME: &str = "_hostile.xn--bcher-kva.example.";
+
+/// [`PAYLOAD`] as a file name component (no `/`).
 pub fn payload_path_component() -> String {
-    PAYLOAD.replace(['\0', '/'], "_")
+    PAYLOAD.replace('/', "_")
 }
 
-/// A configuration with [`PAYLOAD`] in every string option that reaches the Lua: free strings, domain names
-/// and paths. `dir` prefixes every path.
+/// A configuration with [`PAYLOAD`] in every string option that reaches the Lua (free strings and paths;
+/// [`MULTILINE_PAYLOAD`] in zone-file text) and [`NAME`] in the domain names. `dir` prefixes every path.
 pub fn hostile_config_json(dir: &str) -> Value {
     let p = PAYLOAD;
-    let name = payload_name();
+    let lines = MULTILINE_PAYLOAD;
+    let name = NAME;
     let file = format!("{dir}/{}", payload_path_component());
     json!({
         "nsid": p,
@@ -43,7 +54,7 @@ pub fn hostile_config_json(dir: &str) -> Value {
             "prefill": [{"origin": ".", "url": p, "ca-file": format!("{file}.ca")}],
         },
         "dnssec": {
-            "trust-anchors": [p],
+            "trust-anchors": [lines],
             "negative-trust-anchors": [name],
             "trust-anchors-files": [{"file": format!("{file}.keys")}],
         },
@@ -53,13 +64,13 @@ pub fn hostile_config_json(dir: &str) -> Value {
         }],
         "fallback": {"enable": true, "servers": [{"address": "192.0.2.1", "transport": "tls", "hostname": name}]},
         "local-data": {
-            "addresses": {name.clone(): "192.0.2.1"},
+            "addresses": {name: "192.0.2.1"},
             "addresses-files": [format!("{file}.hosts")],
-            "records": p,
+            "records": lines,
             "rules": [
                 {"name": name, "subtree": "nxdomain"},
                 {"file": format!("{file}.rules")},
-                {"records": p},
+                {"records": lines},
             ],
             "rpz": [{"file": format!("{file}.rpz")}],
         },
@@ -151,6 +162,40 @@ fn hostile_strings_stay_data() {
         // The payload is rendered in full (escaped), not dropped.
         assert!(lua.matches("os.exit(7)").count() >= 8, "{target:?}: payloads missing:\n{lua}");
     }
+}
+
+#[test]
+fn hostile_names_and_control_characters_are_refused_with_their_paths() {
+    let name = payload_name();
+    let config = json!({
+        "nsid": MULTILINE_PAYLOAD,
+        "network": {"tls": {"sticket-secret": MULTILINE_PAYLOAD}},
+        "cache": {"prefill": [{"origin": name, "url": MULTILINE_PAYLOAD}]},
+        "dnssec": {"negative-trust-anchors": [name], "trust-anchors": [format!("{PAYLOAD}\0")]},
+        "forward": [{"subtree": name, "servers": [{"address": "192.0.2.1", "transport": "tls", "hostname": name}]}],
+        "local-data": {
+            "addresses": {name.clone(): "192.0.2.1"},
+            "rules": [{"name": name, "subtree": "nxdomain"}, {"file": "/tmp/x\ny"}],
+        },
+    });
+    let opts = ValidationOptions::new(false, "/", SystemFacts::fixed());
+    let errors = validate(&Node::from_json(&config), &opts).expect_err("hostile names and control characters").0;
+    let by_path = |path: &str| errors.iter().find(|e| e.path.as_str() == path).map(|e| e.message.as_str());
+    let key = format!("/local-data/addresses/{}", name.replace('~', "~0").replace('/', "~1"));
+    let names = ["/cache/prefill/0/origin", "/dnssec/negative-trust-anchors/0", "/forward/0/subtree"];
+    let names = names.into_iter().chain(["/forward/0/servers/0/hostname", key.as_str(), "/local-data/rules/0/name"]);
+    for path in names {
+        let message = by_path(path).unwrap_or_else(|| panic!("no error at {path}: {errors:#?}"));
+        let why =
+            "is not a valid domain name: character ''' is not allowed (a label holds letters, digits, '-' and '_')";
+        assert!(message.ends_with(why), "{path}: {message}");
+    }
+    for path in ["/nsid", "/network/tls/sticket-secret", "/cache/prefill/0/url", "/local-data/rules/1/file"] {
+        let message = by_path(path).unwrap_or_else(|| panic!("no error at {path}: {errors:#?}"));
+        assert!(message.contains("control character U+000A (line feed) is not allowed"), "{path}: {message}");
+    }
+    let message = by_path("/dnssec/trust-anchors/0").expect("trust anchor with NUL");
+    assert!(message.contains("control character U+0000 (NUL) is not allowed"), "{message}");
 }
 
 #[test]

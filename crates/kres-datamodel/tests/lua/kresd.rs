@@ -635,7 +635,7 @@ fn hostile_strings_in_kresd() {
     require_sid_root();
     let dir = TempDir::new("hostile");
     // Short enough for the control socket path (at most 107 bytes).
-    let base = dir.join("x'\"\n]]=]\\ os.exit(7) --");
+    let base = dir.join("x'\"]]=]\\ os.exit(7) --");
     let run = base.join("run");
     let cache = base.join("cache");
     std::fs::create_dir_all(&run).expect("hostile rundir");
