@@ -20,9 +20,16 @@ pub struct SystemFacts {
     pub hostname: String,
     /// Usable CPUs, for `workers: auto` and the worker limit (`None` when unknown).
     pub cpus: Option<usize>,
-    /// Value of `KRES_LOGGING_TARGET`, for `logging/target: from-env`.
-    pub logging_target_env: Option<String>,
+    /// What `logging/target: from-arg` resolves to: the `--logtarget` of `knot-resolver` (`None`: `stdout`).
+    pub logtarget: Option<String>,
 }
+
+/// The `--logtarget` of this process, recorded once at start-up by [`SystemFacts::set_logtarget_arg`].
+static LOGTARGET_ARG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The environment variable through which the reference manager hands `--logtarget` to the processes it starts
+/// (and which its `kresctl` therefore honours too).
+pub const LOGTARGET_ENV: &str = "KRES_LOGTARGET";
 
 impl SystemFacts {
     /// Reads the facts of the running system.
@@ -30,13 +37,19 @@ impl SystemFacts {
         SystemFacts {
             hostname: read_hostname(),
             cpus: std::thread::available_parallelism().ok().map(|n| n.get()),
-            logging_target_env: std::env::var("KRES_LOGGING_TARGET").ok(),
+            logtarget: LOGTARGET_ARG.get().cloned().or_else(|| std::env::var(LOGTARGET_ENV).ok()),
         }
     }
 
-    /// Fixed facts for tests and documentation (hostname `localhost`, 2 CPUs).
+    /// Records the `--logtarget` this process was started with, so that [`SystemFacts::from_system`] resolves
+    /// `logging/target: from-arg` to it (`knot-resolver` calls this once, before reading any configuration).
+    pub fn set_logtarget_arg(target: &str) {
+        let _ = LOGTARGET_ARG.set(target.to_owned());
+    }
+
+    /// Fixed facts for tests and documentation (hostname `localhost`, 2 CPUs, no `--logtarget`).
     pub fn fixed() -> Self {
-        SystemFacts { hostname: "localhost".into(), cpus: Some(2), logging_target_env: None }
+        SystemFacts { hostname: "localhost".into(), cpus: Some(2), logtarget: None }
     }
 }
 

@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "notice")]
     pub loglevel: StartupLevel,
     /// Startup logging target before the configuration is loaded.
-    #[arg(long, value_enum, default_value = "stderr")]
+    #[arg(long, value_enum, default_value = "stdout")]
     pub logtarget: StartupTarget,
     /// Path to one or more YAML or JSON configuration files (deep-merged in order).
     #[arg(short = 'c', long = "config", value_name = "FILE", num_args = 1.., default_value = DEFAULT_CONFIG)]

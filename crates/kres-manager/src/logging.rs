@@ -78,8 +78,14 @@ fn max_rank(level: LogLevel, debug_manager: bool) -> u8 {
 
 /// Installs the global subscriber and starts buffering (see the module documentation). `ident` names the
 /// process in every line (`supervisor`, `manager`).
+/// Also records the start-up target as what `logging/target: from-arg` means in this process.
 pub fn init(ident: &str, startup: Startup) {
     let _ = IDENT.set(ident.to_owned());
+    kres_datamodel::SystemFacts::set_logtarget_arg(match startup.target {
+        StartupTarget::Stdout => "stdout",
+        StartupTarget::Stderr => "stderr",
+        StartupTarget::Syslog => "syslog",
+    });
     STARTUP_LEVEL.store(startup.level, Ordering::Relaxed);
     TARGET.store(
         match startup.target {
@@ -117,7 +123,7 @@ pub fn flush() {
 /// Applies `/logging` (level, target, the `manager` debug group); may be called again at runtime.
 pub fn apply(logging: &LoggingSchema) {
     let target = match logging.target {
-        LogTarget::Stdout | LogTarget::FromEnv => TARGET_STDOUT,
+        LogTarget::Stdout | LogTarget::FromArg => TARGET_STDOUT,
         LogTarget::Stderr => TARGET_STDERR,
         LogTarget::Syslog => TARGET_SYSLOG,
     };

@@ -16,13 +16,14 @@ string_enum! {
     }
 }
 
-/// Where logs go. `from-env` is resolved during validation from `$KRES_LOGGING_TARGET` (default `stdout`).
+/// Where logs go. `from-arg` (the default) follows the `--logtarget` flag of `knot-resolver` (`stdout` when it
+/// is not given); validation resolves it, so a validated configuration holds one of the other three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogTarget {
     Syslog,
     Stderr,
     Stdout,
-    FromEnv,
+    FromArg,
 }
 
 impl LogTarget {
@@ -31,7 +32,7 @@ impl LogTarget {
             LogTarget::Syslog => "syslog",
             LogTarget::Stderr => "stderr",
             LogTarget::Stdout => "stdout",
-            LogTarget::FromEnv => "from-env",
+            LogTarget::FromArg => "from-arg",
         }
     }
 
@@ -40,7 +41,7 @@ impl LogTarget {
             "syslog" => Some(LogTarget::Syslog),
             "stderr" => Some(LogTarget::Stderr),
             "stdout" => Some(LogTarget::Stdout),
-            "from-env" => Some(LogTarget::FromEnv),
+            "from-arg" => Some(LogTarget::FromArg),
             _ => None,
         }
     }
@@ -59,18 +60,24 @@ impl FromNode for LogTarget {
         {
             return Some(t);
         }
+        let hint = if matches!(&node.value, Value::Str(s) if s == "from-env") {
+            " ('from-env' and $KRES_LOGGING_TARGET were removed in Knot Resolver 6.5.0: use 'from-arg', which \
+             follows 'knot-resolver --logtarget')"
+        } else {
+            ""
+        };
         cx.error(
             path,
             Some(node),
             format!(
-                "{} does not match any of the expected values ('syslog', 'stderr', 'stdout', 'from-env')",
+                "{} does not match any of the expected values ('syslog', 'stderr', 'stdout', 'from-arg'){hint}",
                 describe(node)
             ),
         );
         None
     }
     fn schema() -> serde_json::Value {
-        json!({"type": "string", "enum": ["syslog", "stderr", "stdout", "from-env"]})
+        json!({"type": "string", "enum": ["syslog", "stderr", "stdout", "from-arg"]})
     }
 }
 
@@ -137,8 +144,8 @@ config_object! {
     pub struct LoggingSchema {
         /// Global logging level.
         "level" level: LogLevel = LogLevel::Notice,
-        /// Global logging stream target. "from-env" uses $KRES_LOGGING_TARGET and defaults to "stdout".
-        "target" target: LogTarget = LogTarget::FromEnv,
+        /// Global logging stream target. If 'from-arg', uses '--logtarget' argument ('stdout' by default).
+        "target" target: LogTarget = LogTarget::FromArg,
         /// List of groups for which 'debug' logging level is set.
         "groups" groups: Option<Vec<LogGroup>>,
         /// Logging DNS requests and responses to a unix socket.
@@ -155,17 +162,15 @@ impl LoggingSchema {
 
 impl ObjectHook for LoggingSchema {
     fn finish(&mut self, cx: &mut Ctx, path: &Path, node: &Node) {
-        if self.target == LogTarget::FromEnv {
-            match cx.opts.system.logging_target_env.as_deref() {
+        if self.target == LogTarget::FromArg {
+            match cx.opts.system.logtarget.as_deref() {
                 None | Some("") => self.target = LogTarget::Stdout,
-                Some(v) => match LogTarget::parse(v).filter(|t| *t != LogTarget::FromEnv) {
+                Some(v) => match LogTarget::parse(v).filter(|t| *t != LogTarget::FromArg) {
                     Some(t) => self.target = t,
                     None => cx.error(
                         &path.key("target"),
                         node.get("target"),
-                        format!(
-                            "environment variable KRES_LOGGING_TARGET='{v}' is not one of 'syslog', 'stderr', 'stdout'"
-                        ),
+                        format!("logging target '{v}' from '--logtarget' argument is invalid"),
                     ),
                 },
             }
