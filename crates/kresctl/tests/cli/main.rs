@@ -3,6 +3,7 @@
 mod args;
 mod convert;
 mod daemon;
+mod limits;
 mod migrate;
 mod online;
 mod online_local;
