@@ -1,8 +1,10 @@
 //! `kresctl` as a user runs it: the real binary, its stdout, stderr and exit code.
 
 mod args;
+mod confgen;
 mod convert;
 mod daemon;
+mod differential;
 mod limits;
 mod migrate;
 mod online;
