@@ -1,6 +1,6 @@
 //! Locating and loading the test data: the conformance case files and the example configurations.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -9,19 +9,14 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
-/// The `shared/` directory: `$KRES_SHARED_DIR` if set, else the `shared/` directory next to the checkout.
-pub fn shared_dir() -> PathBuf {
+/// The project's shared data directory, for the optional extra checks against it: `$KRES_SHARED_DIR` if set, else
+/// `shared/` next to the checkout. `None` when it has no `reference/` folder (a plain clone).
+pub fn shared_dir() -> Option<PathBuf> {
     let dir = match std::env::var_os("KRES_SHARED_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+        None => repo_root().join("../shared"),
     };
-    assert!(
-        dir.join("reference/examples").is_dir(),
-        "the shared data directory {} has no reference/examples/ folder; set KRES_SHARED_DIR to the shared/ \
-         directory (scripts/sid-root.sh mounts it into the sid root too)",
-        dir.display()
-    );
-    dir
+    dir.join("reference").is_dir().then_some(dir)
 }
 
 /// The conformance case files, in this repository (`tests/data/conformance/`).
@@ -29,8 +24,9 @@ pub fn conformance_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/conformance"))
 }
 
+/// The example configurations, in this repository (`etc/config/examples/`).
 pub fn examples_dir() -> PathBuf {
-    shared_dir().join("reference/examples")
+    repo_root().join("etc/config/examples")
 }
 
 /// The directory `file` cases are relative to: the repository root.
@@ -54,6 +50,8 @@ pub fn load_yaml(path: &std::path::Path) -> Value {
 pub struct Case<'a> {
     pub group: &'a Value,
     pub case: &'a Value,
+    /// The directory the case's `file` is relative to.
+    pub file_base: &'a Path,
 }
 
 impl Case<'_> {
@@ -75,17 +73,24 @@ impl Case<'_> {
 pub struct Category {
     pub file: String,
     pub data: Value,
+    /// The directory `file` cases are relative to.
+    pub file_base: PathBuf,
 }
 
 impl Category {
-    /// Loads `<category>.yaml` and checks its header.
+    /// Loads `<category>.yaml` from this repository's case files.
     pub fn load(category: &str) -> Category {
+        Category::load_from(&conformance_dir(), file_base_dir(), category)
+    }
+
+    /// Loads `<category>.yaml` from `dir` and checks its header; its `file` cases are relative to `file_base`.
+    pub fn load_from(dir: &Path, file_base: PathBuf, category: &str) -> Category {
         let file = format!("{category}.yaml");
-        let path = conformance_dir().join(&file);
+        let path = dir.join(&file);
         let data = load_yaml(&path);
         assert_eq!(data["format"], "kres-conformance/1", "{}: unexpected format", path.display());
         assert_eq!(data["category"], category, "{}: unexpected category", path.display());
-        Category { file, data }
+        Category { file, data, file_base }
     }
 
     /// Every case of every group; checks the declared `case_count` and that ids are unique.
@@ -94,7 +99,7 @@ impl Category {
         let mut all = Vec::new();
         for group in groups {
             let cases = group["cases"].as_array().unwrap_or_else(|| panic!("{}: 'cases' is not a list", self.file));
-            all.extend(cases.iter().map(|case| Case { group, case }));
+            all.extend(cases.iter().map(|case| Case { group, case, file_base: &self.file_base }));
         }
         let declared = self.data["case_count"]
             .as_u64()
@@ -115,11 +120,17 @@ impl Category {
     }
 }
 
-/// The example configurations (`config.*.yaml`) with whether they must validate: the `config.example.*` and
-/// `config.test-*` files must, the old-format `config.migrate-test*` files must not.
+/// The example configurations (`config.*.yaml`) in this repository with whether they must validate: all but the
+/// old-format `config.old-format*` files, which must be rejected.
 pub fn example_configs() -> Vec<(PathBuf, bool)> {
-    let dir = examples_dir();
-    let mut out: Vec<(PathBuf, bool)> = std::fs::read_dir(&dir)
+    let configs = configs_in(&examples_dir(), |name| !name.starts_with("config.old-format"));
+    assert!(configs.len() >= 10, "only {} example files in {}", configs.len(), examples_dir().display());
+    configs
+}
+
+/// The `config.*.yaml` files of `dir`, sorted, each with `valid(file name)`.
+pub fn configs_in(dir: &Path, valid: impl Fn(&str) -> bool) -> Vec<(PathBuf, bool)> {
+    let mut out: Vec<(PathBuf, bool)> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .filter_map(|entry| {
             let path = entry.ok()?.path();
@@ -127,16 +138,10 @@ pub fn example_configs() -> Vec<(PathBuf, bool)> {
             if !name.starts_with("config.") || !name.ends_with(".yaml") {
                 return None;
             }
-            let valid = !name.starts_with("config.migrate-test");
+            let valid = valid(&name);
             Some((path, valid))
         })
         .collect();
     out.sort();
     out
-}
-
-/// Reads a JSON file.
-pub fn load_json(path: &std::path::Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()))
 }

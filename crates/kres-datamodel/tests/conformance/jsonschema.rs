@@ -1,6 +1,6 @@
 //! Independent check of our JSON Schema with python3-jsonschema (Draft 2020-12), which the sid root provides:
 //! the schema itself is valid (`check_schema`), it accepts every valid example and every valid conformance
-//! document, and it rejects the old-format `config.migrate-test*` examples.
+//! document, and it rejects the old-format `config.old-format*` examples (`etc/config/examples/`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -11,7 +11,7 @@ use kres_datamodel::{ConfigError, KresConfig, ValidationError, ValidationErrors,
 use serde_json::Value;
 
 use crate::compare::{lookup, matches, path_within, splice};
-use crate::data::{Case, Category, file_base_dir};
+use crate::data::{Case, Category};
 use crate::typed::{self, Ty};
 
 /// The case fields the harness understands. Any other field fails the case, so that a new kind of expectation
@@ -40,10 +40,7 @@ const KNOWN_FIELDS: &[&str] = &[
 pub fn run_category(category: &str) {
     let cat = Category::load(category);
     let cases = cat.cases();
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|c| run_guarded(c).err().map(|e| format!("{} (group {}): {e}", c.id(), c.group_name())))
-        .collect();
+    let failures = run_cases(&cases);
     eprintln!("{}: {} of {} cases passed", cat.file, cases.len() - failures.len(), cases.len());
     assert!(
         failures.is_empty(),
@@ -53,6 +50,14 @@ pub fn run_category(category: &str) {
         cat.file,
         failures.join("\n\n")
     );
+}
+
+/// Runs the cases; returns one report per failing case.
+pub fn run_cases(cases: &[Case]) -> Vec<String> {
+    cases
+        .iter()
+        .filter_map(|c| run_guarded(c).err().map(|e| format!("{} (group {}): {e}", c.id(), c.group_name())))
+        .collect()
 }
 
 /// Runs a case; a panic in the datamodel is a failure of that case only.
@@ -105,7 +110,7 @@ impl<'a> Input<'a> {
                     .map_err(|e| format!("harness: input_base64 is not base64: {e}"))?;
                 Input::Bytes(bytes)
             }
-            _ => Input::File(file_base_dir().join(case["file"].as_str().ok_or("harness: file is not a string")?)),
+            _ => Input::File(c.file_base.join(case["file"].as_str().ok_or("harness: file is not a string")?)),
         })
     }
 

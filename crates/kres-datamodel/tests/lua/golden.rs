@@ -1,12 +1,14 @@
-//! Golden files: the rendered worker and policy-loader Lua of every example and feature config, compared with
-//! `tests/golden/<name>.{worker,policy-loader}.lua`. Regenerate with `UPDATE_GOLDEN=1`.
+//! Golden files: the rendered worker and policy-loader Lua of every example config (`etc/config/examples/`, golden
+//! name `example.<name>`) and feature config (`feature.<name>`), compared with
+//! `tests/golden/<golden name>.{worker,policy-loader}.lua`. Regenerate with
+//! `KRES_UPDATE_GOLDEN=1 cargo xtask test -p kres-datamodel -E 'test(golden)'`.
 
 use std::path::{Path, PathBuf};
 
 use crate::{config_name, examples, feature_configs, feature_dir, load_file, render_both};
 
-/// Examples are rendered as if their file were `/etc/knot-resolver/config.yaml`, so relative paths (the ISP
-/// example's `blocklist.rpz`) do not depend on where the checkout is.
+/// Examples are rendered as if their file were `/etc/knot-resolver/config.yaml`, so relative paths (the
+/// `blocklist.rpz` of the ISP and local-data examples) do not depend on where the checkout is.
 const EXAMPLE_ROOT: &str = "/etc/knot-resolver";
 
 /// Feature configs resolve relative paths against their own directory (they read script files from there); the
@@ -17,16 +19,24 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
-/// Compares `actual` with the golden file `name`, or writes it when `UPDATE_GOLDEN` is set. Returns a problem.
+/// Whether to rewrite the golden files: `KRES_UPDATE_GOLDEN=1` (passed into the sid root by `cargo xtask test`) or
+/// `UPDATE_GOLDEN=1` (a plain `cargo test` on the host).
+fn updating() -> bool {
+    ["KRES_UPDATE_GOLDEN", "UPDATE_GOLDEN"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0"))
+}
+
+/// Compares `actual` with the golden file `name`, or writes it when `updating()`. Returns a problem.
 fn check(name: &str, actual: &str) -> Option<String> {
     let path = golden_dir().join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| !v.is_empty() && v != "0") {
+    if updating() {
         std::fs::write(&path, actual).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         return None;
     }
     let expected = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) => return Some(format!("{}: {e} (create it with UPDATE_GOLDEN=1)", path.display())),
+        Err(e) => return Some(format!("{}: {e} (create it with KRES_UPDATE_GOLDEN=1)", path.display())),
     };
     if expected == actual {
         return None;
@@ -37,7 +47,7 @@ fn check(name: &str, actual: &str) -> Option<String> {
         .position(|(e, a)| e != a)
         .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
     Some(format!(
-        "{} differs from the rendered Lua at line {}:\n  golden:   {:?}\n  rendered: {:?}\n(review and regenerate with UPDATE_GOLDEN=1)",
+        "{} differs from the rendered Lua at line {}:\n  golden:   {:?}\n  rendered: {:?}\n(review and regenerate with KRES_UPDATE_GOLDEN=1)",
         path.display(),
         line + 1,
         expected.lines().nth(line).unwrap_or("<end of file>"),
@@ -56,7 +66,7 @@ fn examples_match_golden_files() {
     for path in examples() {
         let config = load_file(&path, Path::new(EXAMPLE_ROOT));
         let (worker, loader) = render_both(&config);
-        check_config(&config_name(&path), &worker, &loader, &mut problems);
+        check_config(&format!("example.{}", config_name(&path)), &worker, &loader, &mut problems);
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
@@ -84,7 +94,7 @@ fn feature_configs_match_golden_files() {
 fn every_golden_file_belongs_to_a_config() {
     let mut expected: Vec<String> = Vec::new();
     for path in examples() {
-        expected.push(config_name(&path));
+        expected.push(format!("example.{}", config_name(&path)));
     }
     for path in feature_configs() {
         expected.push(format!("feature.{}", config_name(&path)));

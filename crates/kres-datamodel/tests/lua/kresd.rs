@@ -18,7 +18,7 @@ use kres_datamodel::{SystemFacts, ValidationOptions, validate};
 use kres_test_support::{DigAnswer, Knotd, Kresd, TempDir, Zone, free_port, require_sid_root, try_kdig};
 use serde_json::{Value, json};
 
-use crate::{config_name, examples, feature_dir, hostile};
+use crate::{config_name, examples, examples_dir, feature_dir, hostile};
 
 /// The feature configs kresd cannot run here: modules missing from the sid root's kresd (dnstap, http for
 /// doh-legacy) or files and interfaces that do not exist (TLS certificates, eth0).
@@ -203,24 +203,18 @@ fn run_policy_loader(rundir: &Path, lua: &str, source: &str) {
     assert!(rundir.join("ruledb/data.mdb").is_file(), "{source}: no ruledb after the policy-loader");
 }
 
-/// Deploys a reference example (a `blocklist.rpz` is provided next to it).
+/// Deploys an example from `etc/config/examples/` after textual `replacements`; relative paths (its
+/// `blocklist.rpz`) resolve against that directory.
 #[track_caller]
-fn deploy_example(file: &str) -> Deployment {
-    deploy_example_with(file, "")
-}
-
-/// Deploys a reference example with `extra` YAML (more top-level keys) appended.
-#[track_caller]
-fn deploy_example_with(file: &str, extra: &str) -> Deployment {
-    let path = crate::shared_dir().join("reference/examples").join(file);
+fn deploy_example(file: &str, replacements: &[(&str, &str)]) -> Deployment {
+    let dir = examples_dir();
+    let path = dir.join(file);
     let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.push('\n');
-    text.push_str(extra);
-    let root = TempDir::new("example");
-    std::fs::copy(feature_dir().join("blocklist.rpz"), root.join("blocklist.rpz")).expect("copy blocklist.rpz");
-    let deployment = deploy(&text, file, root.path());
-    drop(root); // the policy-loader has read the RPZ
-    deployment
+    for (from, to) in replacements {
+        assert!(text.contains(from), "{file} has no {from:?} to replace");
+        text = text.replace(from, to);
+    }
+    deploy(&text, file, &dir)
 }
 
 /// Deploys a feature config from `tests/golden/configs/`, after textual `replacements`.
@@ -239,31 +233,24 @@ fn assert_control_socket(d: &Deployment) {
     assert_eq!(d.control("worker.id"), "\"0\"");
 }
 
-// ----- the reference examples -----------------------------------------------------------------------------------
+// ----- the example configurations -------------------------------------------------------------------------------
 
 /// Each example has its own test below; this one notices a new example file.
 #[test]
 fn every_example_has_a_kresd_test() {
-    let tested = [
-        "example.docker",
-        "example.internal",
-        "example.isp",
-        "example.personal",
-        "test-defer",
-        "test-forward",
-        "test-local-data",
-        "test-rate-limiting",
-    ];
+    let tested = ["container", "defer", "forward", "home", "isp", "local-data", "office", "rate-limiting"];
     let names: Vec<String> = examples().iter().map(|p| config_name(p)).collect();
     assert_eq!(names, tested, "add a kresd test for the new example");
 }
 
 #[test]
-fn example_docker() {
-    let d = deploy_example("config.example.docker.yaml");
+fn example_container() {
+    let d = deploy_example("config.container.yaml", &[]);
     assert_control_socket(&d);
     let kinds: Vec<&str> = d.listeners.iter().map(|l| l.kind.as_str()).collect();
     assert_eq!(kinds, ["dns", "dot", "doh2"]);
+    assert_eq!(d.control("log_level()"), "\"info\"");
+    d.expect_addresses("localhost", "A", &[], &["127.0.0.1"]);
     // DNS over TLS answers on its own port (kresd made an ephemeral certificate).
     let dot = d.listeners[1].port;
     let answer = try_kdig("127.0.0.1", dot, "localhost", "A", &["+tls"]).expect("DoT answer");
@@ -271,73 +258,106 @@ fn example_docker() {
 }
 
 #[test]
-fn example_internal() {
-    let d = deploy_example("config.example.internal.yaml");
-    assert_control_socket(&d);
-    d.expect_addresses("localhost", "A", &[], &["127.0.0.1"]);
-}
-
-#[test]
-fn example_isp() {
-    // The example's Lua calls stats.list() while the config runs, which fails unless the stats module is loaded
-    // up front ('lazy' loads it on the first metrics request): a bug of the reference example, not of the renderer.
-    let d = deploy_example_with("config.example.isp.yaml", "monitoring:\n  metrics: always\n");
-    assert_control_socket(&d);
-    // Only 192.0.2.0/24 is allowed; loopback falls under the refusing 0.0.0.0/0 view.
-    d.expect_rcode("localhost", "A", &[], "REFUSED");
-    d.expect_rcode("blocked.example", "A", &["-b", "127.0.0.9"], "REFUSED");
-}
-
-#[test]
-fn example_personal() {
-    let d = deploy_example("config.example.personal.yaml");
-    assert_control_socket(&d);
-    d.expect_addresses("localhost", "A", &[], &["127.0.0.1"]);
-    assert!(d.control("modules.list()").contains("prefetch"), "prefetch is loaded");
-    // 'prediction' sets period and window but not 'enable'.
-    assert!(!d.control("modules.list()").contains("predict"), "predict is not loaded");
-}
-
-#[test]
-fn test_defer() {
-    let d = deploy_example("config.test-defer.yaml");
+fn example_defer() {
+    let d = deploy_example("config.defer.yaml", &[]);
     assert_control_socket(&d);
     assert!(d.rundir.join("defer").is_file(), "defer state in the rundir");
     d.expect_addresses("localhost", "A", &[], &["127.0.0.1"]);
 }
 
 #[test]
-fn test_forward() {
-    let d = deploy_example("config.test-forward.yaml");
+fn example_forward() {
+    // The plain-DNS server of the reverse zone is a knotd; the DNS-over-TLS upstreams of '.' are not reachable.
+    let knot = Knotd::start(&[Zone::new("100.51.198.in-addr.arpa", "2 PTR ns.example.com.")]).expect("knotd starts");
+    let d = deploy_example("config.forward.yaml", &[("198.51.100.2@5353", &knot.addr())]);
     assert_control_socket(&d);
+    let ptr = d.expect_rcode("2.100.51.198.in-addr.arpa", "PTR", &[], "NOERROR");
+    assert_eq!(ptr.rdata("PTR"), ["ns.example.com."], "{}", ptr.raw);
     d.expect_addresses("localhost", "A", &[], &["127.0.0.1"]);
 }
 
 #[test]
-fn test_local_data() {
-    let d = deploy_example("config.test-local-data.yaml");
+fn example_home() {
+    let d = deploy_example("config.home.yaml", &[]);
     assert_control_socket(&d);
-    // 127.0.0.0/24 gets tags t01 and t02.
-    d.expect_addresses("foo.bar", "A", &[], &["127.0.0.1"]);
-    d.expect_addresses("custom.example", "A", &[], &["1.2.3.4"]);
-    d.expect_addresses("local.example.org", "AAAA", &[], &["::1"]);
-    let txt = d.expect_rcode("example.net", "TXT", &[], "NOERROR");
-    assert_eq!(txt.rdata("TXT"), ["\"foo bar\""], "{}", txt.raw);
-    d.expect_addresses("example.net", "A", &[], &["192.168.2.3", "192.168.2.4"]);
-    let empty = d.expect_rcode("example1.org", "A", &[], "NOERROR");
-    assert!(empty.answer.is_empty(), "{}", empty.raw);
-    d.expect_rcode("sub4.example.org", "A", &[], "NXDOMAIN");
-    d.expect_rcode("blocked.example", "A", &[], "NXDOMAIN");
-    // Everyone else is refused (10.0.10.0/24 cannot be a source address here).
-    d.expect_rcode("foo.bar", "A", &["-b", "127.0.1.1"], "REFUSED");
+    let kinds: Vec<&str> = d.listeners.iter().map(|l| l.kind.as_str()).collect();
+    assert_eq!(kinds, ["dns", "dot"]);
+    d.expect_addresses("localhost", "A", &[], &["127.0.0.1"]);
+    let modules = d.control("modules.list()");
+    assert!(modules.contains("prefetch"), "prefetch is loaded: {modules}");
+    assert!(modules.contains("predict"), "prediction is enabled: {modules}");
 }
 
 #[test]
-fn test_rate_limiting() {
-    let d = deploy_example("config.test-rate-limiting.yaml");
+fn example_isp() {
+    // 127.0.0.2 joins the customer ranges, so that a loopback client is served; 127.0.0.1 stays refused.
+    let customers = "[192.0.2.0/24, \"2001:db8::/32\"]";
+    let d = deploy_example("config.isp.yaml", &[(customers, "[192.0.2.0/24, \"2001:db8::/32\", 127.0.0.2/32]")]);
     assert_control_socket(&d);
-    // Not enabled (the example sets only 'rate-limit'), so no state file.
-    assert!(!d.rundir.join("ratelimiting").exists());
+    assert_ne!(d.control("stats"), "null", "metrics: always loads stats at start");
+    d.expect_rcode("localhost", "A", &[], "REFUSED");
+    d.expect_rcode("blocked.example", "A", &[], "REFUSED");
+    d.expect_addresses("localhost", "A", &["-b", "127.0.0.2"], &["127.0.0.1"]);
+    // The RPZ applies to every served client.
+    d.expect_rcode("blocked.example", "A", &["-b", "127.0.0.2"], "NXDOMAIN");
+    d.expect_rcode("www.blocked.example", "A", &["-b", "127.0.0.2"], "NXDOMAIN");
+}
+
+#[test]
+fn example_local_data() {
+    let d = deploy_example("config.local-data.yaml", &[]);
+    assert_control_socket(&d);
+    // 127.0.0.0/24 has the tags office and lab.
+    let printer = d.expect_rcode("printer.example.com", "A", &[], "NOERROR");
+    assert_eq!(printer.addresses(), ["192.0.2.10"], "{}", printer.raw);
+    assert_eq!(printer.answer[0].ttl, 1800, "local-data/ttl 30m: {}", printer.raw);
+    d.expect_addresses("nas.example.com", "A", &[], &["192.0.2.11"]);
+    d.expect_addresses("nas.example.com", "AAAA", &[], &["2001:db8::11"]);
+    let txt = d.expect_rcode("example.org", "TXT", &[], "NOERROR");
+    assert_eq!(txt.rdata("TXT"), ["\"served from local data\""], "{}", txt.raw);
+    assert_eq!(txt.answer[0].ttl, 600, "the record's own TTL: {}", txt.raw);
+    d.expect_addresses("example.org", "A", &[], &["192.0.2.20", "192.0.2.21"]);
+    d.expect_addresses("wiki.example.org", "AAAA", &[], &["2001:db8::20"]);
+    // The tagged rules.
+    d.expect_addresses("intranet.example.com", "A", &[], &["192.0.2.30"]);
+    let nodata = d.expect_rcode("intranet.example.com", "AAAA", &[], "NOERROR");
+    assert!(nodata.answer.is_empty(), "the rule's nodata: {}", nodata.raw);
+    let empty = d.expect_rcode("staging.example.net", "A", &[], "NOERROR");
+    assert!(empty.answer.is_empty(), "{}", empty.raw);
+    d.expect_rcode("ads.example.net", "A", &[], "NXDOMAIN");
+    d.expect_rcode("www.ads.example.net", "A", &[], "NXDOMAIN");
+    d.expect_rcode("blocked.example", "A", &[], "NXDOMAIN");
+    // Everyone else is refused (198.51.100.0/24 cannot be a source address here).
+    d.expect_rcode("printer.example.com", "A", &["-b", "127.0.1.1"], "REFUSED");
+}
+
+#[test]
+fn example_office() {
+    // The company's authoritative servers are one knotd with both internal zones. It cannot listen on port 53 here,
+    // and 'authoritative: true' (kresd's stub mode) only takes port 53, so the test forwards to it as a resolver.
+    let knot = Knotd::start(&[
+        Zone::new("corp.example.com", "www A 192.0.2.80"),
+        Zone::new("intranet.example", "wiki A 192.0.2.81"),
+    ])
+    .expect("knotd starts");
+    let addr = knot.addr();
+    let d = deploy_example(
+        "config.office.yaml",
+        &[("198.51.100.2", &addr), ("198.51.100.3", &addr), ("authoritative: true", "authoritative: false")],
+    );
+    assert_control_socket(&d);
+    let kinds: Vec<&str> = d.listeners.iter().map(|l| l.kind.as_str()).collect();
+    assert_eq!(kinds, ["dns", "dot", "doh2"]);
+    d.expect_addresses("www.corp.example.com", "A", &[], &["192.0.2.80"]);
+    d.expect_addresses("wiki.intranet.example", "A", &[], &["192.0.2.81"]);
+    d.expect_addresses("localhost", "A", &[], &["127.0.0.1"]);
+}
+
+#[test]
+fn example_rate_limiting() {
+    let d = deploy_example("config.rate-limiting.yaml", &[]);
+    assert_control_socket(&d);
+    assert!(d.rundir.join("ratelimiting").is_file(), "rate-limiting state in the rundir");
     d.expect_addresses("localhost", "A", &[], &["127.0.0.1"]);
 }
 
@@ -421,7 +441,7 @@ fn feature_monitoring() {
 
 #[test]
 fn lazy_metrics_load_stats_on_first_use() {
-    let d = deploy_example("config.test-defer.yaml");
+    let d = deploy_example("config.defer.yaml", &[]);
     assert_eq!(d.control("stats"), "null", "stats is not loaded before the first collection");
     let stats = d.control("collect_lazy_statistics()");
     assert!(serde_json::from_str::<Value>(&stats).is_ok_and(|v| v["answer"].is_object()), "{stats}");

@@ -11,25 +11,20 @@ use kres_datamodel::lua::{RenderTarget, render};
 use kres_datamodel::parse::parse_document;
 use kres_datamodel::{KresConfig, SystemFacts, ValidationOptions, validate};
 
-/// `shared/` next to the workspace, or `$KRES_SHARED_DIR`.
-pub fn shared_dir() -> PathBuf {
-    match std::env::var_os("KRES_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
+/// The example configurations of the repository (`etc/config/examples/`).
+pub fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc/config/examples")
 }
 
-/// The reference's example configurations that must validate: `config.example.*.yaml`, `config.test-*.yaml`.
+/// The example configurations that must validate: every `config.*.yaml` but the old-format `config.old-format*`.
 pub fn examples() -> Vec<PathBuf> {
-    let dir = shared_dir().join("reference/examples");
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
-        panic!("cannot list the examples in {} ({e}); set KRES_SHARED_DIR to the shared directory", dir.display())
-    });
+    let dir = examples_dir();
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
     let mut files: Vec<PathBuf> = entries
         .map(|e| e.expect("readable directory entry").path())
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            (name.starts_with("config.example.") || name.starts_with("config.test-")) && name.ends_with(".yaml")
+            name.starts_with("config.") && name.ends_with(".yaml") && !name.starts_with("config.old-format")
         })
         .collect();
     files.sort();
@@ -75,7 +70,7 @@ pub fn render_both(config: &KresConfig) -> (String, String) {
     (worker, loader)
 }
 
-/// `config.example.isp.yaml` → `example.isp`; `network.yaml` → `network`.
+/// `config.isp.yaml` → `isp`; `network.yaml` → `network`.
 pub fn config_name(path: &Path) -> String {
     let stem = path.file_stem().and_then(|s| s.to_str()).expect("UTF-8 file name");
     stem.strip_prefix("config.").unwrap_or(stem).to_owned()

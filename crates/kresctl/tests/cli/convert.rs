@@ -31,11 +31,11 @@ fn every_valid_example_converts_for_both_types() {
 
 #[test]
 fn local_data_goes_to_the_policy_loader() {
-    let file = example("config.test-local-data.yaml");
+    let file = example("config.local-data.yaml");
     let loader =
         kresctl(["convert".as_ref(), "--type".as_ref(), "policy-loader".as_ref(), file.as_os_str()]).success().stdout;
     let worker = kresctl(["convert".as_ref(), file.as_os_str()]).success().stdout;
-    for name in ["custom.example", "sub4.example.org"] {
+    for name in ["intranet.example.com", "ads.example.net", "printer.example.com"] {
         assert!(loader.contains(name), "policy-loader script lacks {name}:\n{loader}");
         assert!(!worker.contains(name), "worker script has {name}:\n{worker}");
     }
@@ -54,13 +54,13 @@ fn multiple_files_merge() {
 
 #[test]
 fn invalid_configuration_fails_without_output() {
-    let run = kresctl(["convert".as_ref(), example("config.migrate-test2.yaml").as_os_str()]).failure(1);
+    let run = kresctl(["convert".as_ref(), example("config.old-format-disabled.yaml").as_os_str()]).failure(1);
     assert_eq!(run.stdout, "");
     run.stderr_has("[/dns64]");
 
     let dir = TempDir::new("convert-invalid");
     let out = dir.join("out.lua");
-    kresctl(["convert".as_ref(), "-o".as_ref(), out.as_os_str(), example("config.migrate-test.yaml").as_os_str()])
+    kresctl(["convert".as_ref(), "-o".as_ref(), out.as_os_str(), example("config.old-format.yaml").as_os_str()])
         .failure(1);
     assert!(!out.exists(), "no output file for an invalid configuration");
 }
@@ -69,7 +69,7 @@ fn invalid_configuration_fails_without_output() {
 fn unwritable_output_fails() {
     let dir = TempDir::new("convert-unwritable");
     let out = dir.join("no/such/dir/out.lua");
-    let file = example("config.test-defer.yaml");
+    let file = example("config.defer.yaml");
     kresctl(["convert".as_ref(), "-o".as_ref(), out.as_os_str(), file.as_os_str()])
         .failure(1)
         .stderr_has(&out.display().to_string());

@@ -5,9 +5,9 @@ use kres_test_support::TempDir;
 use crate::support::{example, kresctl, parse, valid_examples};
 
 #[test]
-fn migrated_reference_inputs_validate() {
+fn migrated_old_format_examples_validate() {
     let dir = TempDir::new("migrate");
-    for name in ["config.migrate-test.yaml", "config.migrate-test2.yaml"] {
+    for name in ["config.old-format.yaml", "config.old-format-disabled.yaml"] {
         let input = example(name);
         // To stdout: the document only, the report on stderr.
         let run = kresctl(["migrate".as_ref(), input.as_os_str()]).success();
@@ -34,7 +34,7 @@ fn migrated_reference_inputs_validate() {
 
 #[test]
 fn report_lists_removed_and_added_keys_in_order() {
-    let run = kresctl(["migrate".as_ref(), example("config.migrate-test.yaml").as_os_str()]).success();
+    let run = kresctl(["migrate".as_ref(), example("config.old-format.yaml").as_os_str()]).success();
     let report: Vec<&str> =
         run.stderr.lines().filter(|l| l.starts_with("removed ") || l.starts_with("added ")).collect();
     assert_eq!(report.first(), Some(&"removed /dnssec/refresh-time"));
@@ -43,20 +43,16 @@ fn report_lists_removed_and_added_keys_in_order() {
         assert!(report.contains(&line), "{line} missing:\n{}", run.stderr);
     }
     let migrated = parse(&run.stdout);
-    assert_eq!(migrated["dns64"], serde_json::json!({"enable": true, "reverse-ttl": "1d"}));
-    assert_eq!(migrated["monitoring"]["metrics"], "always");
+    assert_eq!(migrated["dns64"], serde_json::json!({"enable": true, "reverse-ttl": "1h"}));
+    assert_eq!(migrated["monitoring"]["metrics"], "lazy");
     assert!(migrated.get("webmgmt").is_none() && migrated.get("max-workers").is_none());
 }
 
 #[test]
 fn current_configurations_keep_their_data() {
-    // Files already in the current format (and without sections the migration reinterprets) come out with the
-    // same data, anchors resolved.
+    // Files already in the current format come out with the same data, anchors resolved.
     for file in valid_examples() {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        if name == "config.example.personal.yaml" || name == "config.test-rate-limiting.yaml" {
-            continue; // `prediction` / `rate-limiting` without `enable`: migrated as old-format sections.
-        }
         let run = kresctl(["migrate".as_ref(), file.as_os_str()]).success();
         let original = parse(&std::fs::read_to_string(&file).unwrap());
         assert_eq!(parse(&run.stdout), original, "{name}:\n{}", run.stdout);

@@ -1,4 +1,4 @@
-//! Running the binary and finding the shared example configurations.
+//! Running the binary and finding the example configurations (`etc/config/examples/`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,39 +59,29 @@ where
     }
 }
 
-/// The reference's example configurations: `$KRES_SHARED_DIR/reference/examples`, else the `shared/` directory
-/// next to the checkout.
+/// The example configurations of the repository (`etc/config/examples/`).
 pub fn examples_dir() -> PathBuf {
-    let shared = match std::env::var_os("KRES_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    let dir = shared.join("reference/examples");
-    assert!(
-        dir.join("config.migrate-test.yaml").is_file(),
-        "the example configurations are not in {}; set KRES_SHARED_DIR to the shared/ directory (inside the sid \
-         root only the workspace is mounted, so the directory must be reachable there)",
-        dir.display()
-    );
-    dir
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../etc/config/examples")
 }
 
 pub fn example(name: &str) -> PathBuf {
-    examples_dir().join(name)
+    let path = examples_dir().join(name);
+    assert!(path.is_file(), "no example configuration {}", path.display());
+    path
 }
 
-/// The examples that must validate: `config.example.*.yaml` and `config.test-*.yaml`.
+/// The examples that must validate: every `config.*.yaml` but the old-format `config.old-format*.yaml`.
 pub fn valid_examples() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(examples_dir())
         .expect("cannot list the examples")
         .map(|e| e.expect("cannot list the examples").path())
         .filter(|p| {
             let name = p.file_name().unwrap_or_default().to_string_lossy();
-            (name.starts_with("config.example.") || name.starts_with("config.test-")) && name.ends_with(".yaml")
+            name.starts_with("config.") && name.ends_with(".yaml") && !name.starts_with("config.old-format")
         })
         .collect();
     files.sort();
-    assert!(files.len() >= 8, "expected the reference's example files, found {files:?}");
+    assert!(files.len() >= 8, "expected the example files, found {files:?}");
     files
 }
 

@@ -15,14 +15,14 @@ fn every_valid_example_validates() {
 }
 
 #[test]
-fn migrate_test_files_are_rejected_with_every_location() {
+fn old_format_examples_are_rejected_with_every_location() {
     let cases = [
         (
-            "config.migrate-test.yaml",
+            "config.old-format.yaml",
             &["/network/tls", "/local-data", "/dnssec", "/dns64", "/logging", "/monitoring", "/defer"][..],
         ),
         (
-            "config.migrate-test2.yaml",
+            "config.old-format-disabled.yaml",
             &[
                 "/network/proxy-protocol",
                 "/cache/garbage-collector",
