@@ -2,11 +2,13 @@
 //!
 //! A pure transformation of the raw document (before validation), following the reference's
 //! `client/commands/migrate.py` step by step: the same removals, renames and `enable` switches, in the same order,
-//! reporting every key removed or added. Two deliberate differences, both fixing reference bugs:
+//! reporting every key removed or added. Deliberate differences, the first two fixing reference bugs:
 //! * a renamed key keeps a `false`/`0`/empty value (the reference drops every falsy value, so
 //!   `trust-anchor-sentinel: false` silently became the default `sentinel: true`, and `defer: {enabled: false}`
 //!   turned defer on); only `null` is dropped;
-//! * `dns64` that already is an object with `enable` keeps it (the reference overwrote `enable: false` with `true`).
+//! * `dns64` that already is an object with `enable` keeps it (the reference overwrote `enable: false` with `true`);
+//! * `logging/target: from-env`, which 6.5.0 refuses, is removed: its successor `from-arg` (follow
+//!   `knot-resolver --logtarget`) is the default, so the migrated configuration validates (the reference leaves it).
 
 use std::fmt;
 
@@ -100,6 +102,9 @@ pub fn migrate(document: &Value) -> Result<Migration, MigrateError> {
         m.add("/logging/dnstap/enable", Value::Bool(enable), false);
     }
     m.rename("/logging/dnssec-bogus", "/dnssec/log-bogus");
+    if m.child("logging", "target").and_then(Value::as_str) == Some("from-env") {
+        m.remove("/logging/target");
+    }
     m.rename("/monitoring/enabled", "/monitoring/metrics");
     if let Some(graphite) = m.child("monitoring", "graphite") {
         let enable = *graphite != Value::Bool(false);
@@ -369,6 +374,18 @@ mod tests {
         assert!(m.changes.is_empty());
         assert_eq!(m.config, json!({"cache": "x", "logging": [1], "dnssec": true}));
         assert_eq!(migrate(&json!([1, 2])), Err(MigrateError::NotAMapping("a list")));
+    }
+
+    #[test]
+    fn logging_target_from_env_gives_way_to_the_default_from_arg() {
+        let m = migrate(&json!({"logging": {"target": "from-env", "level": "info"}})).unwrap();
+        assert_eq!(changes(&m), ["removed /logging/target"]);
+        assert_eq!(m.config, json!({"logging": {"level": "info"}}));
+        // Any other target stays.
+        let input = json!({"logging": {"target": "syslog"}});
+        let m = migrate(&input).unwrap();
+        assert!(m.changes.is_empty(), "{:?}", m.changes);
+        assert_eq!(m.config, input);
     }
 
     #[test]
