@@ -3,6 +3,7 @@
 
 mod api;
 mod fixture;
+mod limits;
 mod manager;
 mod observable;
 mod supervisor;
