@@ -155,7 +155,7 @@ impl Generator {
             let what = match self.rng.below(9) {
                 0 | 1 => {
                     let Json::Object(map) = target else { continue };
-                    let key = match self.rng.below(4) {
+                    match self.rng.below(4) {
                         0 if !map.is_empty() => {
                             let k = map.keys().nth(self.rng.below(map.len())).expect("non-empty").clone();
                             if !k.contains('-') {
@@ -174,8 +174,7 @@ impl Generator {
                             map.insert("unknown-key".into(), json!("x"));
                             "unknown key unknown-key".into()
                         }
-                    };
-                    key
+                    }
                 }
                 2 => {
                     let wrong = self.wrong_type(target);
