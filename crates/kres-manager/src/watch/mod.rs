@@ -216,6 +216,17 @@ impl Watcher {
                 continue;
             }
             let was_complete = w.complete();
+            // The reference's lines for what its watchdog saw.
+            for ((file, before), after) in w.target.files().into_iter().zip(&w.seen).zip(&now) {
+                match (before, after) {
+                    (None, Some(_)) => tracing::info!("Watched file '{}' has been created", file.display()),
+                    (Some(_), None) => tracing::warn!("Watched file '{}' has been deleted", file.display()),
+                    (Some(b), Some(a)) if a != b => {
+                        tracing::info!("Watched file '{}' has been modified", file.display())
+                    }
+                    _ => {}
+                }
+            }
             w.seen = now;
             if !w.complete() {
                 if was_complete {

@@ -224,6 +224,8 @@ fn rpz_changes_apply_without_restarting_workers() {
     fs::write(&file, rpz(&["b.example"], &[("a.example", "192.0.2.1")])).unwrap();
     wait_answers(&d, &[("a.example", "192.0.2.1"), ("b.example", "NXDOMAIN")]);
     wait_log(&d, finished, before);
+    let modified = format!("Watched file '{}' has been modified", file.display());
+    assert!(d.log().contains(&modified), "the reference's line '{modified}':\n{}", d.log());
 
     // A broken file: the renew fails (logged) and the rules loaded before keep serving.
     let failed = "Renewing configuration after the change of RPZ file";
