@@ -4,6 +4,8 @@ use kres_test_support::TempDir;
 
 use crate::support::kresctl;
 
+mod reference;
+
 #[test]
 fn schema_is_json_with_schema_keyword_indented_by_4() {
     let run = kresctl(["schema"]).success();
