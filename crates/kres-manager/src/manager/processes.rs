@@ -27,37 +27,6 @@ pub fn worker_ready_timeout() -> Duration {
 pub const POLICY_LOADER_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a stopping process gets before SIGKILL.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a drained worker may take to finish the queries it has in flight before it is stopped. Queued
-/// datagrams are read within microseconds; this covers answers that wait for an upstream. kresd's own internal
-/// queries (e.g. the time-skew probe) also count as in flight, so the wait is capped short.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_millis(250);
-/// A drained worker is stopped early when its number of queries in flight has not dropped for this long.
-pub const DRAIN_PLATEAU: Duration = Duration::from_millis(25);
-
-/// Lua run in a worker before it is stopped: connect every bound, unconnected UDP socket (its listening
-/// sockets) to the discard port (9) of its own address (loopback for wildcard binds), so that the kernel stops
-/// sending it new datagrams. Returns how many sockets it connected. One line: the control socket reads lines.
-pub const DRAIN_LUA: &str = "(function() local ffi = require('ffi') \
-for _, d in ipairs({'int getsockopt(int, int, int, void *, unsigned int *);', \
-'int getsockname(int, void *, unsigned int *);', 'int getpeername(int, void *, unsigned int *);', \
-'int connect(int, const void *, unsigned int);'}) do pcall(ffi.cdef, d) end \
-local C, n = ffi.C, 0 \
-for fd = 3, 4095 do \
-local t, tl = ffi.new('int[1]'), ffi.new('unsigned int[1]', 4) \
-if C.getsockopt(fd, 1, 3, t, tl) == 0 and t[0] == 2 then \
-local sa, sl = ffi.new('uint8_t[128]'), ffi.new('unsigned int[1]', 128) \
-local pa, pl = ffi.new('uint8_t[128]'), ffi.new('unsigned int[1]', 128) \
-if C.getsockname(fd, sa, sl) == 0 and C.getpeername(fd, pa, pl) ~= 0 and (sa[2] ~= 0 or sa[3] ~= 0) then \
-local fam, len = sa[0] + 256 * sa[1], 0 \
-if fam == 2 then len = 16 \
-if sa[4] == 0 and sa[5] == 0 and sa[6] == 0 and sa[7] == 0 then sa[4] = 127; sa[7] = 1 end \
-elseif fam == 10 then len = 28 \
-local any = true for i = 8, 23 do if sa[i] ~= 0 then any = false end end \
-if any then sa[23] = 1 end end \
-if len > 0 then sa[2] = 0; sa[3] = 9 \
-if C.connect(fd, sa, len) == 0 then n = n + 1 end end end end end \
-return n end)()";
-
 /// Crashes within a minute after which a worker is given up (FATAL).
 pub const WORKER_MAX_RETRIES: u32 = 5;
 
@@ -226,56 +195,10 @@ impl<C: Controller> Processes<C> {
         Ok(())
     }
 
-    /// Takes worker N out of the load balancing before it is stopped, so that no query is lost.
-    ///
-    /// Workers share their UDP ports with SO_REUSEPORT; datagrams queued on a worker's socket when it exits
-    /// are dropped. Connecting a UDP socket makes the kernel skip it when it spreads incoming datagrams over
-    /// the group (it then only receives from the connected peer: the discard port, from which nothing comes),
-    /// while the worker still reads what is already queued and answers it (a reply with an explicit address is
-    /// fine on a connected socket). So: connect every listening UDP socket of the worker (through its control
-    /// socket, Lua FFI), then wait until it has no query in flight (at most [`DRAIN_TIMEOUT`]). TCP listeners
-    /// are not drained (kresd 6.5 has no way to stop accepting without closing; `net.close` crashes it).
+    /// Takes worker N out of the load balancing before it is stopped and waits until it has answered what it
+    /// was sent (UDP, TCP, DoT, DoH), so that no query is lost: see [`super::drain`].
     pub async fn drain(&self, instance: u32) {
-        let socket = self.rundir.join("control").join(instance.to_string());
-        let timeout = Duration::from_secs(2);
-        match super::control::command(&socket, DRAIN_LUA, timeout).await {
-            Ok(n) => tracing::debug!("worker {instance}: {n} UDP sockets taken out of load balancing"),
-            Err(e) => {
-                tracing::warn!("worker {instance}: cannot drain before stopping: {e}");
-                return;
-            }
-        }
-        let started = tokio::time::Instant::now();
-        let deadline = started + DRAIN_TIMEOUT;
-        // Queries still in flight either finish soon (an upstream answers) or wait for long timeouts (a dead
-        // upstream; kresd's own probes): stop waiting once the count has not dropped for DRAIN_PLATEAU.
-        let mut last: Option<(u64, tokio::time::Instant)> = None;
-        loop {
-            let now = tokio::time::Instant::now();
-            let busy = super::control::command(&socket, "worker.stats().concurrent", timeout).await;
-            let n = match busy {
-                Ok(v) => v.as_u64(),
-                Err(e) => {
-                    tracing::debug!("worker {instance}: cannot read its queries in flight: {e}");
-                    break;
-                }
-            };
-            match (n, last) {
-                (Some(0), _) | (None, _) => break,
-                (Some(n), Some((prev, since))) if n >= prev && now.duration_since(since) >= DRAIN_PLATEAU => {
-                    tracing::debug!("worker {instance}: stopping with {n} queries in flight that are not finishing");
-                    break;
-                }
-                (Some(n), Some((prev, _))) if n >= prev => {}
-                (Some(n), _) => last = Some((n, now)),
-            }
-            if now >= deadline {
-                tracing::debug!("worker {instance}: stopping with queries in flight after {DRAIN_TIMEOUT:?}");
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        tracing::debug!("worker {instance}: drained in {:?}", started.elapsed());
+        super::drain::drain(&self.rundir.join("control").join(instance.to_string()), instance).await;
     }
 
     /// Starts workers until `count` run (all at once), or stops the highest-numbered ones.

@@ -6,6 +6,7 @@ mod fixture;
 mod limits;
 mod manager;
 mod observable;
+mod stream_drain;
 mod supervisor;
 mod systemd;
 mod watch;

@@ -1,0 +1,222 @@
+//! Rolling restarts lose no query over UDP, TCP or DoT: forced reloads under load from every transport at once
+//! (the drain in `manager/drain.rs`).
+//!
+//! The test runs in a private network namespace (this thread and everything it starts), so that it sees the
+//! kernel's default `net.ipv4.tcp_migrate_req` (0) whatever the machine has, and so that the manager's setting
+//! of it changes nothing outside the test.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use kres_test_support::{ChildGuard, TempDir, free_port, require_sid_root, try_kdig, wait_until};
+
+use crate::api::Api;
+use crate::fixture::{BIN, Daemon, TEST_ADDR, TEST_NAME};
+
+/// Forced reloads done under load.
+const RELOADS: usize = 4;
+/// Every load loop stops after this long, whatever happens.
+const LOAD_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Moves this thread (and the threads and processes it starts from now on) into a new network namespace with
+/// only the loopback interface, up.
+fn enter_private_netns() {
+    // SAFETY: unshare(CLONE_NEWNET) only gives the calling thread a new network namespace; unlike
+    // CLONE_FILES (the case `unshare_unsafe` warns about) it leaves the file descriptor table shared, so no
+    // thread can observe a descriptor from an unshared table. Sockets opened before keep their namespace.
+    #[expect(unsafe_code, reason = "unshare(CLONE_NEWNET), see above")]
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
+        .expect("unshare(CLONE_NEWNET) (the tests run as root in the sid root)");
+    let status = Command::new("ip").args(["link", "set", "lo", "up"]).status().expect("run ip");
+    assert!(status.success(), "ip link set lo up failed");
+}
+
+fn tcp_migrate_req() -> String {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_migrate_req").unwrap_or_default().trim().to_owned()
+}
+
+/// A daemon with 2 workers listening for plain DNS (UDP and TCP) on `port` and DoT (kresd's ephemeral
+/// certificate) on `dot`.
+fn start_daemon() -> (Api, u16) {
+    let dir = TempDir::new("stream-drain");
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    std::fs::create_dir_all(dir.path().join("cache")).unwrap();
+    let (port, dot) = (free_port(), free_port());
+    let config = format!(
+        "rundir: {d}/run\nworkers: 2\ncache:\n  storage: {d}/cache\n  size-max: 10M\n\
+         management:\n  unix-socket: {d}/run/kres-api.sock\n\
+         network:\n  listen:\n    - interface: 127.0.0.1@{port}\n    - interface: 127.0.0.1@{dot}\n      kind: dot\n\
+         options:\n  priming: false\n  time-jump-detection: false\n\
+         dnssec:\n  enable: false\n\
+         logging:\n  level: info\n\
+         local-data:\n  records: |\n    {TEST_NAME}. 300 A {TEST_ADDR}\n\
+         forward:\n  - subtree: .\n    servers: [127.0.0.1@9]\n    options: {{dnssec: false}}\n",
+        d = dir.path().display()
+    );
+    std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+    let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+    let mut command = Command::new(BIN);
+    command.arg("-c").arg(dir.path().join("config.yaml")).stdin(Stdio::null()).stdout(log.try_clone().unwrap());
+    command.stderr(log);
+    let process = ChildGuard::spawn(&mut command).expect("spawn knot-resolver");
+    let mut daemon = Daemon { dir, port, process };
+    daemon.wait_answering(Duration::from_secs(30));
+    let socket = daemon.rundir().join("kres-api.sock");
+    let api = Api { daemon, socket };
+    let up = wait_until(Duration::from_secs(30), Duration::from_millis(20), || {
+        api.get("/healthz").status == 200
+            && api.daemon.kresd_pids().len() == 2
+            && dot_query(dot).is_ok_and(|a| a.addresses().contains(&TEST_ADDR))
+    });
+    assert!(up, "the resolver did not answer over DoT with 2 workers:\n{}", api.log());
+    (api, dot)
+}
+
+fn dns_query(id: u16) -> Vec<u8> {
+    let mut q = Vec::with_capacity(64);
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in TEST_NAME.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+/// Whether `reply` answers query `id` with NOERROR and at least one record.
+fn good_answer(reply: &[u8], id: u16) -> bool {
+    reply.len() >= 12
+        && reply[0..2] == id.to_be_bytes()
+        && reply[2] & 0x80 != 0
+        && reply[3] & 0x0f == 0
+        && u16::from_be_bytes([reply[6], reply[7]]) > 0
+}
+
+/// The counters of one load loop.
+#[derive(Default)]
+struct Counts {
+    sent: AtomicU64,
+    lost: AtomicU64,
+}
+
+/// One query over UDP (one socket per query, so that queries spread over the workers).
+fn udp_once(port: u16, id: u16) -> bool {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    if s.send_to(&dns_query(id), ("127.0.0.1", port)).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 1500];
+    s.recv(&mut buf).is_ok_and(|n| good_answer(&buf[..n], id))
+}
+
+/// One query over its own TCP connection (connect, query, answer, close), the way `kdig +tcp` asks.
+fn tcp_once(port: u16, id: u16) -> bool {
+    let attempt = || -> std::io::Result<bool> {
+        let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        s.set_nodelay(true)?;
+        let q = dns_query(id);
+        let mut msg = (q.len() as u16).to_be_bytes().to_vec();
+        msg.extend_from_slice(&q);
+        s.write_all(&msg)?;
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len)?;
+        let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        s.read_exact(&mut reply)?;
+        Ok(good_answer(&reply, id))
+    };
+    attempt().unwrap_or(false)
+}
+
+fn dot_query(port: u16) -> Result<kres_test_support::DigAnswer, kres_test_support::FixtureError> {
+    try_kdig("127.0.0.1", port, TEST_NAME, "A", &["+tls", "+retry=0"])
+}
+
+/// One query over its own TLS connection (`kdig +tls`, no retry: a failed query counts).
+fn dot_once(port: u16) -> bool {
+    dot_query(port).is_ok_and(|a| a.addresses().contains(&TEST_ADDR))
+}
+
+/// A load loop running on its own thread.
+struct Load {
+    kind: &'static str,
+    counts: Arc<Counts>,
+    handle: JoinHandle<()>,
+}
+
+/// Runs `query` in a loop on a new thread until `stop` is set (and at least once), or for [`LOAD_DEADLINE`].
+fn load(kind: &'static str, stop: &Arc<AtomicBool>, query: impl Fn(u16) -> bool + Send + 'static) -> Load {
+    let counts = Arc::new(Counts::default());
+    let (c, stop) = (counts.clone(), stop.clone());
+    let handle = std::thread::spawn(move || {
+        let deadline = Instant::now() + LOAD_DEADLINE;
+        let mut id = 0u16;
+        while (c.sent.load(Ordering::Relaxed) == 0 || !stop.load(Ordering::Relaxed)) && Instant::now() < deadline {
+            id = id.wrapping_add(1);
+            c.sent.fetch_add(1, Ordering::Relaxed);
+            if !query(id) {
+                c.lost.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    Load { kind, counts, handle }
+}
+
+#[test]
+fn forced_reloads_under_udp_tcp_and_dot_load_lose_no_query() {
+    require_sid_root();
+    enter_private_netns();
+    assert_eq!(tcp_migrate_req(), "0", "a new network namespace starts with the kernel default");
+    let (api, dot) = start_daemon();
+    let port = api.daemon.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut loops = Vec::new();
+    for _ in 0..2 {
+        loops.push(load("UDP", &stop, move |id| udp_once(port, id)));
+    }
+    for _ in 0..3 {
+        loops.push(load("TCP", &stop, move |id| tcp_once(port, id)));
+    }
+    for _ in 0..2 {
+        loops.push(load("DoT", &stop, move |_| dot_once(dot)));
+    }
+    let sent = |loops: &[Load]| -> Vec<u64> { loops.iter().map(|l| l.counts.sent.load(Ordering::Relaxed)).collect() };
+    let mut pids = api.daemon.kresd_pids();
+    for round in 0..RELOADS {
+        // Every loop makes progress before each reload, so that each reload happens under load from all.
+        let before = sent(&loops);
+        let busy = wait_until(Duration::from_secs(30), Duration::from_millis(5), || {
+            sent(&loops).iter().zip(&before).all(|(now, then)| now >= &(then + 3))
+        });
+        assert!(busy, "the load loops do not progress: {before:?} -> {:?}", sent(&loops));
+        let r = api.call("POST", "/reload/force", &[], "");
+        assert_eq!(r.status, 200, "forced reload {round}: {}\n{}", r.body, api.log());
+        let now = api.daemon.kresd_pids();
+        assert!(now.iter().all(|p| !pids.contains(p)), "reload {round} replaced every worker: {pids:?} -> {now:?}");
+        pids = now;
+    }
+    let before = sent(&loops);
+    let settled = wait_until(Duration::from_secs(30), Duration::from_millis(5), || {
+        sent(&loops).iter().zip(&before).all(|(now, then)| now >= &(then + 3))
+    });
+    stop.store(true, Ordering::Relaxed);
+    let mut report = Vec::new();
+    let mut lost_any = false;
+    for Load { kind, counts, handle } in loops {
+        handle.join().expect("load loop");
+        let (sent, lost) = (counts.sent.load(Ordering::Relaxed), counts.lost.load(Ordering::Relaxed));
+        report.push(format!("{kind}: {lost} lost of {sent}"));
+        lost_any |= lost > 0;
+    }
+    eprintln!("{RELOADS} forced reloads under load: {}", report.join(", "));
+    assert!(settled, "the load loops stopped progressing after the reloads");
+    assert!(!lost_any, "queries lost in rolling restarts: {}\n{}", report.join(", "), api.log());
+    assert_eq!(tcp_migrate_req(), "1", "the manager enables TCP request migration in its network namespace");
+}
