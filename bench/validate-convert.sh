@@ -2,7 +2,7 @@
 # Benchmark: whole-process `kresctl validate` and `kresctl convert` of our kresctl (release build) against the
 # reference's (/usr/bin/kresctl, Python, from Debian's knot-resolver6) inside the Debian sid root.
 #
-# Inputs: every valid example configuration of the reference (shared/reference/examples) and generated large ones
+# Inputs: every valid example configuration of this repository (etc/config/examples) and generated large ones
 # (bench/gen-config.py): /forward with FORWARD_SIZES items, /local-data/addresses with ADDRESS_SIZES names.
 # Method: hyperfine (installed into the root on first use), `--shell=none`, warm-up runs, outputs discarded;
 # without hyperfine, a loop timing each run with `date +%s%N`. Results: JSON per case and a Markdown table
@@ -138,9 +138,11 @@ prepare_inputs() {
     local in="$OUT/inputs" n
     rm -rf "$in"
     mkdir -p "$in"
-    local examples="${KRES_SHARED_DIR:-$(dirname "$WORKSPACE")/shared}/reference/examples"
-    [[ -d "$examples" ]] || die "no example configurations in $examples (set KRES_SHARED_DIR to the shared/ directory)"
-    cp "$examples"/config.example.*.yaml "$examples"/config.test-*.yaml "$in/"
+    local examples="$WORKSPACE/etc/config/examples" f
+    for f in "$examples"/config.*.yaml; do
+        case "$(basename "$f")" in config.old-format*) continue ;; esac # old format: refused by design
+        cp "$f" "$in/"
+    done
     for n in $FORWARD_SIZES; do python3 "$SCRIPT_DIR/gen-config.py" forward "$n" "$in/gen-forward-$n.yaml"; done
     for n in $ADDRESS_SIZES; do python3 "$SCRIPT_DIR/gen-config.py" addresses "$n" "$in/gen-addresses-$n.yaml"; done
 }
