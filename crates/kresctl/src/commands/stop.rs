@@ -1,8 +1,10 @@
 //! `kresctl stop`: the manager stops every worker, the policy-loader and the cache garbage collector, then exits.
+//! Like the reference's, it prints nothing on success (exit 0) and the manager's answer on stderr with exit code 1
+//! on failure.
 
 use crate::client::Client;
 
 pub fn run(client: &Client) -> anyhow::Result<()> {
-    let response = client.post("/stop", None)?.success()?;
-    Ok(crate::output::stdout_line(response.text().trim_end())?)
+    client.post("/stop", None)?.success()?;
+    Ok(())
 }

@@ -108,4 +108,11 @@ fn online_commands_and_failure_statuses() {
     same(dir, &["-s", socket, "reload"]);
     std::fs::write(daemon.config_file(), good).unwrap();
     assert!(daemon.answers(), "{}", daemon.log());
+
+    // stop: one manager for each client.
+    let other = Daemon::start(1);
+    let other_socket = other.socket();
+    let theirs = reference(dir, &["-s", other_socket.to_str().unwrap(), "stop"]);
+    let ours = kresctl_in(Some(dir), ["-s", socket, "stop"]);
+    assert_eq!(shape(&ours), shape(&theirs), "stop\n-- ours:\n{ours:?}\n-- reference:\n{theirs:?}");
 }
