@@ -150,7 +150,10 @@ const KNOWN: &[Known] = &[
         id: "mapping-as-list",
         reason: "reference quirk: a mapping where a list is expected is read as the list of its keys \
                  (`negative-trust-anchors: {example.com: 1}`); we refuse it",
-        rule: Rule::OursRefuses(&["expected a list, got a mapping"]),
+        rule: Rule::OursRefuses(&[
+            "expected a list, got a mapping",
+            "expected a single value or a list of values, got a mapping",
+        ]),
     },
     Known {
         id: "ttl-precision",
