@@ -184,3 +184,42 @@ impl ObjectHook for LoggingSchema {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SystemFacts, ValidationOptions, parse_value};
+    use crate::parse::parse_yaml;
+
+    /// Validates `/logging` as the manager would when started with `--logtarget` = `logtarget`.
+    fn target(yaml: &str, logtarget: Option<&str>) -> Result<LogTarget, Vec<String>> {
+        let node = parse_yaml(yaml, "test").expect("test YAML parses");
+        let system = SystemFacts { logtarget: logtarget.map(str::to_owned), ..SystemFacts::fixed() };
+        parse_value::<LoggingSchema>(&node, &ValidationOptions::new(false, "/", system))
+            .map(|l| l.target)
+            .map_err(|e| e.0.into_iter().map(|e| format!("{}: {}", e.path.as_str(), e.message)).collect())
+    }
+
+    #[test]
+    fn from_arg_follows_the_logtarget_flag() {
+        // The default is from-arg; without --logtarget it is stdout.
+        assert_eq!(target("{}", None), Ok(LogTarget::Stdout));
+        assert_eq!(target("{target: from-arg}", None), Ok(LogTarget::Stdout));
+        assert_eq!(target("{}", Some("syslog")), Ok(LogTarget::Syslog));
+        assert_eq!(target("{target: from-arg}", Some("stderr")), Ok(LogTarget::Stderr));
+        // An explicit target wins over the flag.
+        assert_eq!(target("{target: stdout}", Some("syslog")), Ok(LogTarget::Stdout));
+        // A bad value handed over in $KRES_LOGTARGET is reported at /logging/target, as by the reference.
+        let err = target("{}", Some("bogus")).unwrap_err();
+        assert_eq!(err, ["/target: logging target 'bogus' from '--logtarget' argument is invalid"]);
+    }
+
+    #[test]
+    fn from_env_was_removed() {
+        let err = target("{target: from-env}", None).unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert!(err[0].starts_with("/target: string 'from-env' does not match any of the expected values"), "{err:?}");
+        assert!(err[0].contains("use 'from-arg'"), "{err:?}");
+        assert!(target("{target: from-env}", Some("stdout")).is_err());
+    }
+}
