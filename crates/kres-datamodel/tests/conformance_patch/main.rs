@@ -2,6 +2,7 @@
 //! `json-pointer.yaml` and `json-patch.yaml` (format: `tests/data/conformance/README.md`).
 
 mod data;
+mod properties;
 
 use kres_datamodel::json_patch::{apply_patch, json_equal, parse_json_strict};
 use kres_datamodel::json_pointer::{JsonPointer, Resolved};
