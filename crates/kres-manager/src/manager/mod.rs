@@ -258,6 +258,9 @@ async fn bring_up(
     let lua = kres_datamodel::lua::render_worker(config).map_err(|e| processes::ProcessError::Render(e.to_string()))?;
     procs.scale_workers(config.workers.count, &lua, &loaded.generation).await?;
     procs.ensure_gc(config, &loaded.generation).await?;
+    // The reference's lines after its initial apply.
+    tracing::info!("Config applied successfully to all workers");
+    tracing::info!("Initial configuration applied. Process manager initialized...");
     Ok(())
 }
 
