@@ -1,6 +1,7 @@
 //! Lua rendering tests: golden files for every example and feature config, hostile strings, and real kresd
 //! running the rendered policy-loader and worker (inside the sid root, see `cargo xtask test`).
 
+mod escape_props;
 mod golden;
 mod hostile;
 mod kresd;
