@@ -35,9 +35,9 @@ step "unit, man pages, completions"
 unit=/usr/lib/systemd/system/knot-resolver.service
 grep -q 'Rust manager' $unit || fail "the unit is not ours"
 grep -q -- '--logtarget=syslog' $unit.python || fail "the Python unit was not kept"
-for line in 'Type=notify' 'ExecStart=/usr/bin/knot-resolver --config=/etc/knot-resolver/config.yaml' \
+for line in 'Type=notify' 'ExecStart=/usr/bin/knot-resolver --loglevel=notice --logtarget=syslog --config=/etc/knot-resolver/config.yaml' \
     'ExecReload=/usr/bin/kresctl --config=/etc/knot-resolver/config.yaml reload' 'KillSignal=SIGINT' \
-    'Environment=KRES_LOGGING_TARGET=syslog' 'User=knot-resolver' 'WatchdogSec=60s' 'OOMPolicy=continue' \
+    'User=knot-resolver' 'WatchdogSec=60s' 'OOMPolicy=continue' \
     'AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_SETPCAP' 'RuntimeDirectory=knot-resolver'; do
     grep -qxF -- "$line" $unit || fail "the unit lacks $line"
 done

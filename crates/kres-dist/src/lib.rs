@@ -73,11 +73,6 @@ pub fn programs() -> [Program; 2] {
                 (
                     ENVIRONMENT,
                     &[
-                        (
-                            "KRES_LOGGING_TARGET",
-                            "Log target (syslog, stderr or stdout) when the configuration says \
-                             logging/target: from-env, the default.",
-                        ),
                         ("NOTIFY_SOCKET", "Set by systemd (Type=notify): readiness, reload and status go there."),
                         (
                             "WATCHDOG_USEC",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packaging test, inside the throw-away sid root (started by namespace.sh): installs the package, then runs every
 # scenario ../NN-*.sh (or the named ones) with a fresh manager started as knot-resolver.service would start it:
-# user knot-resolver with CAP_NET_BIND_SERVICE, KRES_LOGGING_TARGET=stderr (no journald here; the log goes to a
+# user knot-resolver with CAP_NET_BIND_SERVICE, --logtarget=stderr (no journald here; the log goes to a
 # file the scenario reads as $KRES_TEST_LOG), /etc/knot-resolver/config.yaml restored to the packaged default
 # before each scenario. A scenario whose header has "# manager: none" runs without the manager (package removal).
 set -uo pipefail
@@ -34,10 +34,10 @@ start_manager() {
     # ExecStart= of the unit, with its User=, AmbientCapabilities= and WorkingDirectory=.
     (
         cd /var/lib/knot-resolver || exit 1
-        exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 KRES_LOGGING_TARGET=stderr \
+        exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
             setpriv --reuid=knot-resolver --regid=knot-resolver --init-groups \
             --inh-caps=-all,+net_bind_service,+setpcap --ambient-caps=+net_bind_service,+setpcap \
-            /usr/bin/knot-resolver --config="$CONFIG"
+            /usr/bin/knot-resolver --loglevel=notice --logtarget=stderr --config="$CONFIG"
     ) >>"$KRES_TEST_LOG" 2>&1 &
     MANAGER_PID=$!
     local deadline=$((SECONDS + 60))
