@@ -238,7 +238,7 @@ impl Actor {
                 }
             }
         } else if reload_rules {
-            self.reset_rules().await;
+            self.reset_rules(&worker_lua, &etag).await;
         }
         if !restart_workers && self.procs.workers.len() != config.workers.count {
             // The count is only part of the worker Lua through defer; with defer off the Lua stays the same, so the
@@ -338,9 +338,22 @@ impl Actor {
         }
     }
 
-    /// Makes every worker re-open the rules database after a policy-loader run.
-    async fn reset_rules(&self) {
-        self.command_all("require('ffi').C.kr_rules_reset()").await;
+    /// Makes every worker re-open the rules database after a policy-loader run. A worker that does not answer
+    /// (hung, or stopped) would go on serving the old rules: it is replaced by a new worker running `lua`, which
+    /// opens the new database.
+    async fn reset_rules(&mut self, lua: &str, etag: &str) {
+        for instance in self.command_all("require('ffi').C.kr_rules_reset()").await {
+            tracing::error!("worker {instance} did not reload the rules; replacing it");
+            let fresh = self.procs.free_instance();
+            match self.procs.start_worker(fresh, lua, etag).await {
+                Ok(_) => {
+                    if let Err(e) = self.procs.stop_worker_now(instance).await {
+                        tracing::error!("cannot stop worker {instance}: {e}");
+                    }
+                }
+                Err(e) => tracing::error!("cannot start a worker to replace worker {instance}: {e}"),
+            }
+        }
     }
 
     /// After a refused change: rebuild the rules database from the configuration in force.
@@ -349,7 +362,8 @@ impl Actor {
         if let Err(e) = self.procs.run_policy_loader(&config, &self.current.etag.clone()).await {
             tracing::error!("cannot restore the rules of the configuration in force: {e}");
         }
-        self.reset_rules().await;
+        let (lua, etag) = (self.current.worker_lua.clone(), self.current.etag.clone());
+        self.reset_rules(&lua, &etag).await;
     }
 
     /// Re-sends TLS certificate files to the workers (`net.tls`), when configured and present; logs like the
@@ -372,17 +386,21 @@ impl Actor {
         }
     }
 
-    async fn command_all(&self, lua: &str) {
+    /// Runs `lua` in every worker; returns the workers it failed in.
+    async fn command_all(&self, lua: &str) -> Vec<u32> {
         let rundir = self.current.config.rundir.path().to_path_buf();
         let calls = self.procs.workers.keys().map(|i| {
             let socket = rundir.join("control").join(i.to_string());
             async move { (*i, control::command(&socket, lua, CONTROL_TIMEOUT).await) }
         });
+        let mut failed = Vec::new();
         for (instance, result) in super::join_all(calls.collect()).await {
             if let Err(e) = result {
                 tracing::error!("worker {instance}: '{lua}' failed: {e}");
+                failed.push(instance);
             }
         }
+        failed
     }
 
     /// Shared files that must be recreated when their settings change (as the reference does).

@@ -114,6 +114,7 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
         generation: 1,
     };
     actor.publish().await;
+    converge_adopted(&mut actor).await;
     let (commands_tx, mut commands) = mpsc::channel(64);
     let handle = state::ManagerHandle::new(commands_tx, snapshot_rx);
     // The API is up before readiness is reported, so `kresctl` works as soon as the service is started.
@@ -186,6 +187,24 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     0
 }
 
+/// Adopted workers that do not run the configuration in force (the previous manager died during or after an API
+/// change, or half-way through a rolling restart): a forced renew brings them, and the rules, in line with it, so
+/// that what runs is what `GET /v1/config` serves. Drained like any rolling restart.
+async fn converge_adopted(actor: &mut apply::Actor) {
+    let etag = &actor.current.etag;
+    let stale = actor.procs.workers.values().filter(|w| &w.generation != etag).count();
+    let count = actor.procs.workers.len();
+    if stale == 0 && count == actor.current.config.workers.count {
+        return;
+    }
+    tracing::warn!("{stale} of {count} adopted worker(s) run another configuration; applying the configuration files");
+    let request = state::ApplyRequest { force: true, ..state::ApplyRequest::new(state::Edit::Keep) };
+    if let Err(e) = actor.apply(request).await {
+        tracing::error!("cannot apply the configuration files to the adopted workers: {e}");
+    }
+    actor.publish().await;
+}
+
 /// SIGHUP: reload the configuration files, telling systemd (`Type=notify-reload`) `RELOADING=1` with the
 /// `MONOTONIC_USEC` it requires before, and `READY=1` after, whatever the outcome (a failed reload leaves the
 /// previous configuration in force; `STATUS=` says so).
@@ -244,7 +263,7 @@ async fn bring_up(
         let stale = procs.workers.values().filter(|w| w.generation != loaded.generation).count();
         if stale > 0 {
             tracing::warn!(
-                "{stale} adopted worker(s) run an older configuration than the configuration files; reload to apply them"
+                "{stale} adopted worker(s) run an older configuration than the configuration files; applying them"
             );
         }
         if existing.iter().any(|p| p.status == ProcStatus::Fatal) {

@@ -16,29 +16,29 @@ use serde_json::{Value, json};
 
 use crate::fixture::{Daemon, TEST_ADDR, TEST_NAME, alive};
 
-const JSON: (&str, &str) = ("Content-Type", "application/json");
+pub(crate) const JSON: (&str, &str) = ("Content-Type", "application/json");
 
 /// One HTTP response.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
-    fn etag(&self) -> String {
+    pub(crate) fn etag(&self) -> String {
         self.header("etag").unwrap_or_else(|| panic!("no ETag (status {}): {}", self.status, self.body)).to_owned()
     }
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
 /// A minimal HTTP/1.1 client over the API's unix socket: one request per connection.
-fn http(socket: &Path, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+pub(crate) fn http(socket: &Path, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
     let mut stream = UnixStream::connect(socket).unwrap_or_else(|e| panic!("connect {}: {e}", socket.display()));
     stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
@@ -74,18 +74,18 @@ fn dechunk(mut text: &str) -> String {
 }
 
 /// A daemon and its API.
-struct Api {
-    daemon: Daemon,
-    socket: PathBuf,
+pub(crate) struct Api {
+    pub(crate) daemon: Daemon,
+    pub(crate) socket: PathBuf,
 }
 
 impl Api {
-    fn start(workers: usize) -> Api {
+    pub(crate) fn start(workers: usize) -> Api {
         Api::start_with(workers, "")
     }
 
     /// Starts a daemon whose configuration has `extra` YAML appended.
-    fn start_with(workers: usize, extra: &str) -> Api {
+    pub(crate) fn start_with(workers: usize, extra: &str) -> Api {
         let mut daemon = Daemon::spawn_with(workers, extra);
         daemon.wait_answering(Duration::from_secs(30));
         let socket = daemon.rundir().join("kres-api.sock");
@@ -100,23 +100,23 @@ impl Api {
         api
     }
 
-    fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    pub(crate) fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
         http(&self.socket, method, path, headers, body)
     }
 
-    fn get(&self, path: &str) -> Reply {
+    pub(crate) fn get(&self, path: &str) -> Reply {
         self.call("GET", path, &[], "")
     }
 
-    fn put_json(&self, path: &str, body: &str) -> Reply {
+    pub(crate) fn put_json(&self, path: &str, body: &str) -> Reply {
         self.call("PUT", path, &[JSON], body)
     }
 
-    fn etag(&self) -> String {
+    pub(crate) fn etag(&self) -> String {
         self.get("/v1/config").etag()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.daemon.log()
     }
 }
@@ -591,15 +591,15 @@ fn good_answer(reply: &[u8], id: u16) -> bool {
         && u16::from_be_bytes([reply[6], reply[7]]) > 0
 }
 
-struct LoadResult {
-    sent: u64,
-    lost: u64,
-    bad: u64,
+pub(crate) struct LoadResult {
+    pub(crate) sent: u64,
+    pub(crate) lost: u64,
+    pub(crate) bad: u64,
 }
 
 /// Sends queries one at a time from several sockets (so they spread over the workers) until `stop` is set and
 /// at least `min` were sent; a query without an answer within 2 s is lost.
-fn query_loop(port: u16, min: u64, stop: Arc<AtomicBool>) -> LoadResult {
+pub(crate) fn query_loop(port: u16, min: u64, stop: Arc<AtomicBool>) -> LoadResult {
     let sockets: Vec<UdpSocket> = (0..8)
         .map(|_| {
             let s = UdpSocket::bind("127.0.0.1:0").unwrap();

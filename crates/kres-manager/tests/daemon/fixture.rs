@@ -49,7 +49,13 @@ impl Daemon {
         fs::create_dir_all(dir.path().join("cache")).unwrap();
         let port = free_port();
         fs::write(dir.path().join("config.yaml"), test_config(dir.path(), port, workers, extra)).unwrap();
-        let log = fs::File::create(dir.path().join("daemon.log")).unwrap();
+        Daemon::spawn_in(dir, port, env)
+    }
+
+    /// Starts the daemon on the `config.yaml` already in `dir` (again, e.g. after the last one was killed);
+    /// the log is appended to `daemon.log`.
+    pub fn spawn_in(dir: TempDir, port: u16, env: &[(&str, &str)]) -> Daemon {
+        let log = fs::OpenOptions::new().create(true).append(true).open(dir.path().join("daemon.log")).unwrap();
         let mut command = Command::new(BIN);
         command
             .arg("-c")
@@ -126,4 +132,62 @@ pub fn children_named(parent: u32, name: &str) -> Vec<u32> {
 
 pub fn alive(pid: u32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+/// How many file descriptors `pid` has open (0 when it is gone).
+pub fn fd_count(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Every live kresd on the machine whose working directory is `rundir` (the supervisor starts each child there),
+/// whoever its parent is: finds leaked and orphaned workers, canaries and policy-loaders.
+pub fn kresd_in(rundir: &Path) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let comm = fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == "kresd"
+            && fs::read_link(entry.path().join("cwd")).is_ok_and(|c| c == rundir)
+            && alive(pid)
+        {
+            out.push(pid);
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// A small tmpfs mounted over a directory of a test (the tests run as root inside the sid root); lazily unmounted
+/// on drop.
+pub struct Tmpfs {
+    pub path: PathBuf,
+}
+
+impl Tmpfs {
+    pub fn mount(path: &Path, size: &str) -> Tmpfs {
+        fs::create_dir_all(path).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "kres-test-tmpfs"])
+            .arg(path)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount -t tmpfs on {} failed: {status}", path.display());
+        Tmpfs { path: path.to_path_buf() }
+    }
+
+    /// Writes zeros into `name` until the file system is full.
+    pub fn fill(&self, name: &str) {
+        use std::io::Write;
+        let mut file = fs::File::create(self.path.join(name)).unwrap();
+        let block = vec![0u8; 64 << 10];
+        while file.write_all(&block).is_ok() {}
+        while file.write_all(&block[..4096]).is_ok() {}
+        let _ = file.sync_all();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
 }
