@@ -170,6 +170,49 @@ fn dot_certificate_follows_the_files_without_restarting_workers() {
     assert_eq!(d.kresd_pids(), pids, "workers were restarted:\n{}", d.log());
 }
 
+#[test]
+fn unchanged_reload_resends_the_certificate_files_without_applying() {
+    // No watcher: the files change behind the manager's back, then a reload of the unchanged configuration file
+    // re-sends them to the workers (the reference's "TLS cert files reload triggered"), restarting nothing.
+    require_sid_root();
+    let tls = TempDir::new("tls");
+    for cn in ["one", "two"] {
+        make_cert(tls.path(), cn);
+    }
+    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+    let pem = |name: &str| fs::read(tls.join(name)).unwrap();
+    fs::write(&cert, pem("one.pem")).unwrap();
+    fs::write(&key, pem("one.key")).unwrap();
+    let dot = free_port();
+    let d = spawn_edited(2, |config| {
+        config.replace(
+            "network:\n  listen:\n",
+            &format!(
+                "network:\n  tls:\n    watchdog: false\n    cert-file: {}\n    key-file: {}\n  listen:\n    \
+                 - interface: 127.0.0.1@{dot}\n      kind: dot\n",
+                cert.display(),
+                key.display()
+            ),
+        )
+    });
+    let ok = wait_until(FOLLOW, POLL, || all_served(dot, "one"));
+    assert!(ok, "DoT is not served with the first certificate: {:?}\n{}", served_cn(dot), d.log());
+    let pids = d.kresd_pids();
+    let (triggered, applied) = ("TLS cert files reload triggered", "Config applied successfully to all workers");
+    let (before, applied_before) = (count(&d.log(), triggered), count(&d.log(), applied));
+    fs::write(&cert, pem("two.pem")).unwrap();
+    fs::write(&key, pem("two.key")).unwrap();
+    std::thread::sleep(SETTLE);
+    assert!(all_served(dot, "one"), "nothing watches the files: the old certificate stays until a reload");
+    let (status, body) = http(&d.rundir().join("kres-api.sock"), "POST", "/reload", "");
+    assert_eq!(status, 200, "{body}\n{}", d.log());
+    assert_eq!(count(&d.log(), triggered), before + 1, "{}", d.log());
+    assert_eq!(count(&d.log(), applied), applied_before, "nothing else is applied:\n{}", d.log());
+    let ok = wait_until(FOLLOW, POLL, || all_served(dot, "two"));
+    assert!(ok, "the reload did not re-send the certificate files: {:?}\n{}", served_cn(dot), d.log());
+    assert_eq!(d.kresd_pids(), pids, "no worker was restarted");
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // RPZ
 
