@@ -231,3 +231,18 @@ fn response_heads_spell_header_names_like_the_reference() {
     assert!(header_lines(&head).iter().any(|l| l.starts_with("Content-Type: text/plain")), "{head}");
     assert!(header_lines(&head).contains(etag), "{head}");
 }
+
+#[test]
+fn a_killed_worker_is_logged_in_supervisords_words() {
+    let r = Resolver::start(1);
+    let pid = r.daemon.kresd_pids()[0];
+    let spawned = r.count("spawned: 'kresd");
+    let status = Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+    r.wait_log("(terminated by SIGKILL; not expected)", 0);
+    let line = r.daemon.log().lines().find(|l| l.contains("(terminated by SIGKILL; not expected)")).unwrap().to_owned();
+    assert!(line.contains("exited: kresd"), "{line}");
+    r.wait_log("spawned: 'kresd", spawned);
+    let ok = wait_until(Duration::from_secs(30), Duration::from_millis(20), || r.daemon.answers());
+    assert!(ok, "the restarted worker does not answer:\n{}", r.daemon.log());
+}
