@@ -66,6 +66,7 @@ OPTIONAL_PACKAGES=()
 LOCK_FILE="$ROOT.lock"            # flock for mount bookkeeping
 BUILD_LOCK_FILE="$ROOT.build.lock" # flock for debootstrap/apt-get
 USERS_DIR="$ROOT.users"           # one file per mount user: <pid> (with-mounts) or pin.<n> (mount); content: workspace
+WS_MOUNTS_FILE="$ROOT.ws-mounts"  # the workspace mount points this script made (only those are unmounted per user)
 STAMP_DIR="$ROOT/var/lib/kres-sid-root"
 BOOTSTRAP_STAMP="$STAMP_DIR/debootstrap.done"
 PACKAGES_STAMP="$STAMP_DIR/packages.stamp"
@@ -228,6 +229,7 @@ mount_ws_locked() { # $1 = a host directory, "ro:<dir>" for a read-only one
     if ! is_mounted "$mp"; then
         mount --bind "${opts[@]}" "$src" "$mp"
     fi
+    grep -qxF -- "$mp" "$WS_MOUNTS_FILE" 2>/dev/null || printf '%s\n' "$mp" >>"$WS_MOUNTS_FILE"
 }
 
 umount_one() {
@@ -256,10 +258,12 @@ unmount_unused_locked() {
             [[ -n "$m" ]] && needed+=("${m#ro:}")
         done <"$f"
     done
-    # workspace mounts: everything under the root that is not a base mount (or under one)
+    # workspace mounts: the ones this script made (not a base mount). Mounts that running tests made inside the root
+    # (a tmpfs under /tmp, ...) are not touched while anybody still uses the root.
     while IFS= read -r m; do
         [[ -n "$m" && "$m" != "$ROOT" ]] || continue
         is_base_mount "$m" && continue
+        grep -qxF -- "$m" "$WS_MOUNTS_FILE" 2>/dev/null || continue
         ws="${m#"$ROOT"}"
         keep=0
         for f in "${needed[@]+"${needed[@]}"}"; do
@@ -274,6 +278,7 @@ unmount_unused_locked() {
             [[ -n "$m" ]] || continue
             umount_one "$m"
         done < <(mounts_under "$ROOT")
+        rm -f "$WS_MOUNTS_FILE"
     fi
 }
 
@@ -318,7 +323,7 @@ root_env() { # prints NUL-terminated NAME=value items for `env -i` inside the ro
     local name
     while IFS= read -r name; do
         case "$name" in
-            KRES_* | RUST_* | NEXTEST_* | CARGO_* | CI | NO_COLOR | CLICOLOR* | COLUMNS | LINES)
+            KRES_* | RUST_* | NEXTEST_* | CARGO_* | PROPTEST_* | CI | NO_COLOR | CLICOLOR* | COLUMNS | LINES)
                 printf '%s=%s\0' "$name" "${!name}"
                 ;;
         esac

@@ -508,8 +508,6 @@ fn disk_full(what: &str, size: &str) {
 }
 
 #[test]
-#[ignore = "known bug, not fixed yet: after ENOSPC in the rundir, the next policy-loader run fails with \
-            'policy-loader.conf: No such file or directory' although there is space again (docs/reliability.md)"]
 fn rundir_full() {
     // The rules database (LMDB) lives in the rundir and needs some room to open.
     disk_full("run", "32m");
