@@ -238,7 +238,9 @@ forward:
 
 
 def do_reloads(sockpath, seconds, every):
-    """POST /reload/force every `every` s during the load, leaving 1.5 s quiet at both ends."""
+    """POST /reload/force every `every` s during the load, leaving 1.5 s quiet at both ends (none if every <= 0)."""
+    if every <= 0:
+        return 0
     time.sleep(1.5)
     n = 0
     end = time.monotonic() + seconds - 3

@@ -152,6 +152,46 @@ pub fn enable_tcp_migration() {
     }
 }
 
+/// What the drain does after a poll of the worker.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// Poll again shortly.
+    Poll,
+    /// The worker has finished what it can: stop it.
+    Stop,
+    /// Client connections are still busy after [`STREAM_DRAIN_TIMEOUT`]: stop it anyway.
+    Timeout,
+}
+
+/// The drain's decision, from the polls so far (`elapsed` since the drain began).
+#[derive(Debug, Default)]
+struct Progress {
+    /// The lowest count of queries in flight seen and when it was first seen.
+    last: Option<(u64, Duration)>,
+}
+
+impl Progress {
+    fn next(&mut self, elapsed: Duration, inflight: Option<u64>, busy: u64) -> Next {
+        // Queries still in flight either finish soon (an upstream answers) or wait for long timeouts (a dead
+        // upstream; kresd's own probes): stop waiting for them once the count has not dropped for DRAIN_PLATEAU.
+        let settled = match (inflight, self.last) {
+            (Some(0) | None, _) => true,
+            (Some(n), Some((prev, since))) if n >= prev => elapsed.saturating_sub(since) >= DRAIN_PLATEAU,
+            (Some(n), _) => {
+                self.last = Some((n, elapsed));
+                false
+            }
+        } || elapsed >= DRAIN_TIMEOUT;
+        if settled && busy == 0 {
+            Next::Stop
+        } else if elapsed >= STREAM_DRAIN_TIMEOUT {
+            Next::Timeout
+        } else {
+            Next::Poll
+        }
+    }
+}
+
 /// Takes the worker with control socket `socket` out of the load balancing and waits until it has finished
 /// what it was sent (bounded; see the module documentation). Never fails: a worker that cannot be drained is
 /// stopped as before.
@@ -167,12 +207,8 @@ pub async fn drain(socket: &Path, instance: u32) {
     }
     let poll = poll_lua();
     let started = tokio::time::Instant::now();
-    // Queries still in flight either finish soon (an upstream answers) or wait for long timeouts (a dead
-    // upstream; kresd's own probes): stop waiting for them once the count has not dropped for DRAIN_PLATEAU.
-    let mut last: Option<(u64, tokio::time::Instant)> = None;
+    let mut progress = Progress::default();
     loop {
-        let now = tokio::time::Instant::now();
-        let elapsed = now.duration_since(started);
         let (inflight, busy) = match control::command(socket, &poll, timeout).await {
             Ok(v) => (v["inflight"].as_u64(), v["busy"].as_u64().unwrap_or(0)),
             Err(e) => {
@@ -180,28 +216,75 @@ pub async fn drain(socket: &Path, instance: u32) {
                 break;
             }
         };
-        let settled = match (inflight, last) {
-            (Some(0) | None, _) => true,
-            (Some(n), Some((prev, since))) if n >= prev => now.duration_since(since) >= DRAIN_PLATEAU,
-            (Some(n), _) => {
-                last = Some((n, now));
-                false
+        match progress.next(started.elapsed(), inflight, busy) {
+            Next::Poll => tokio::time::sleep(Duration::from_millis(5)).await,
+            Next::Stop => {
+                if let Some(n) = inflight.filter(|&n| n > 0) {
+                    tracing::debug!("worker {instance}: stopping with {n} queries in flight that are not finishing");
+                }
+                break;
             }
-        } || elapsed >= DRAIN_TIMEOUT;
-        if settled && busy == 0 {
-            if let Some(n) = inflight.filter(|&n| n > 0) {
-                tracing::debug!("worker {instance}: stopping with {n} queries in flight that are not finishing");
+            Next::Timeout => {
+                tracing::info!(
+                    "worker {instance}: stopping with {busy} client TCP connection(s) still busy after \
+                     {STREAM_DRAIN_TIMEOUT:?}; queries in flight on them are lost"
+                );
+                break;
             }
-            break;
         }
-        if elapsed >= STREAM_DRAIN_TIMEOUT {
-            tracing::debug!(
-                "worker {instance}: stopping after {STREAM_DRAIN_TIMEOUT:?} with {busy} busy TCP connections and \
-                 {inflight:?} queries in flight"
-            );
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     tracing::debug!("worker {instance}: drained in {:?}", started.elapsed());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn an_idle_worker_stops_at_once() {
+        assert_eq!(Progress::default().next(Duration::ZERO, Some(0), 0), Next::Stop);
+        assert_eq!(Progress::default().next(Duration::ZERO, None, 0), Next::Stop, "no count: nothing to wait for");
+    }
+
+    #[test]
+    fn busy_connections_hold_the_worker_until_the_stream_timeout() {
+        let mut p = Progress::default();
+        assert_eq!(p.next(Duration::ZERO, Some(0), 2), Next::Poll);
+        assert_eq!(p.next(DRAIN_TIMEOUT, Some(0), 1), Next::Poll, "queries settled, a connection still busy");
+        assert_eq!(p.next(STREAM_DRAIN_TIMEOUT - MS, Some(0), 1), Next::Poll);
+        assert_eq!(p.next(STREAM_DRAIN_TIMEOUT, Some(0), 1), Next::Timeout);
+        assert_eq!(p.next(STREAM_DRAIN_TIMEOUT, Some(0), 0), Next::Stop, "quiet in the end");
+    }
+
+    #[test]
+    fn queries_that_stop_finishing_end_the_wait_after_the_plateau() {
+        let mut p = Progress::default();
+        assert_eq!(p.next(Duration::ZERO, Some(3), 0), Next::Poll);
+        assert_eq!(p.next(20 * MS, Some(2), 0), Next::Poll, "dropping: the plateau starts again");
+        assert_eq!(p.next(40 * MS, Some(2), 0), Next::Poll);
+        assert_eq!(p.next(20 * MS + DRAIN_PLATEAU, Some(2), 0), Next::Stop);
+    }
+
+    #[test]
+    fn queries_in_flight_are_waited_for_at_most_the_drain_timeout() {
+        let mut p = Progress::default();
+        let mut t = Duration::ZERO;
+        let mut n = 1000;
+        while t < DRAIN_TIMEOUT {
+            assert_eq!(p.next(t, Some(n), 0), Next::Poll, "still dropping at {t:?}");
+            t += 10 * MS;
+            n -= 1;
+        }
+        assert_eq!(p.next(t, Some(n), 0), Next::Stop);
+    }
+
+    #[test]
+    fn the_poll_lua_is_one_line_with_the_quiet_time() {
+        for lua in [DRAIN_LUA.to_owned(), poll_lua()] {
+            assert!(!lua.contains('\n'), "the control socket reads one command per line");
+        }
+        assert!(poll_lua().contains(&format!("quiet < {STREAM_QUIET_MS}")));
+    }
 }

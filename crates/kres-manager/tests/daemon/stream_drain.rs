@@ -1,5 +1,5 @@
-//! Rolling restarts lose no query over UDP, TCP or DoT: forced reloads under load from every transport at once
-//! (the drain in `manager/drain.rs`).
+//! Rolling restarts lose no query over UDP, TCP, DoT or DoH: forced reloads under load from every transport at
+//! once (the drain in `manager/drain.rs`).
 //!
 //! The test runs in a private network namespace (this thread and everything it starts), so that it sees the
 //! kernel's default `net.ipv4.tcp_migrate_req` (0) whatever the machine has, and so that the manager's setting
@@ -40,17 +40,19 @@ fn tcp_migrate_req() -> String {
     std::fs::read_to_string("/proc/sys/net/ipv4/tcp_migrate_req").unwrap_or_default().trim().to_owned()
 }
 
-/// A daemon with 2 workers listening for plain DNS (UDP and TCP) on `port` and DoT (kresd's ephemeral
-/// certificate) on `dot`.
-fn start_daemon() -> (Api, u16) {
+/// A daemon with 2 workers listening for plain DNS (UDP and TCP) on `port`, DoT on `dot` and DoH on `doh`
+/// (kresd's ephemeral certificate). Returns the API, `dot` and `doh`.
+fn start_daemon() -> (Api, u16, u16) {
     let dir = TempDir::new("stream-drain");
     std::fs::create_dir_all(dir.path().join("run")).unwrap();
     std::fs::create_dir_all(dir.path().join("cache")).unwrap();
-    let (port, dot) = (free_port(), free_port());
+    let (port, dot, doh) = (free_port(), free_port(), free_port());
     let config = format!(
         "rundir: {d}/run\nworkers: 2\ncache:\n  storage: {d}/cache\n  size-max: 10M\n\
          management:\n  unix-socket: {d}/run/kres-api.sock\n\
-         network:\n  listen:\n    - interface: 127.0.0.1@{port}\n    - interface: 127.0.0.1@{dot}\n      kind: dot\n\
+         network:\n  listen:\n    - interface: 127.0.0.1@{port}\n\
+         \x20   - interface: 127.0.0.1@{dot}\n      kind: dot\n\
+         \x20   - interface: 127.0.0.1@{doh}\n      kind: doh2\n\
          options:\n  priming: false\n  time-jump-detection: false\n\
          dnssec:\n  enable: false\n\
          logging:\n  level: info\n\
@@ -69,12 +71,10 @@ fn start_daemon() -> (Api, u16) {
     let socket = daemon.rundir().join("kres-api.sock");
     let api = Api { daemon, socket };
     let up = wait_until(Duration::from_secs(30), Duration::from_millis(20), || {
-        api.get("/healthz").status == 200
-            && api.daemon.kresd_pids().len() == 2
-            && dot_query(dot).is_ok_and(|a| a.addresses().contains(&TEST_ADDR))
+        api.get("/healthz").status == 200 && api.daemon.kresd_pids().len() == 2 && dot_once(dot) && doh_once(doh)
     });
-    assert!(up, "the resolver did not answer over DoT with 2 workers:\n{}", api.log());
-    (api, dot)
+    assert!(up, "the resolver did not answer over DoT and DoH with 2 workers:\n{}", api.log());
+    (api, dot, doh)
 }
 
 fn dns_query(id: u16) -> Vec<u8> {
@@ -135,13 +135,15 @@ fn tcp_once(port: u16, id: u16) -> bool {
     attempt().unwrap_or(false)
 }
 
-fn dot_query(port: u16) -> Result<kres_test_support::DigAnswer, kres_test_support::FixtureError> {
-    try_kdig("127.0.0.1", port, TEST_NAME, "A", &["+tls", "+retry=0"])
-}
-
 /// One query over its own TLS connection (`kdig +tls`, no retry: a failed query counts).
 fn dot_once(port: u16) -> bool {
-    dot_query(port).is_ok_and(|a| a.addresses().contains(&TEST_ADDR))
+    try_kdig("127.0.0.1", port, TEST_NAME, "A", &["+tls", "+retry=0"]).is_ok_and(|a| a.addresses().contains(&TEST_ADDR))
+}
+
+/// One query over its own HTTP/2 connection (`kdig +https`, POST to /dns-query, no retry).
+fn doh_once(port: u16) -> bool {
+    try_kdig("127.0.0.1", port, TEST_NAME, "A", &["+https", "+retry=0"])
+        .is_ok_and(|a| a.addresses().contains(&TEST_ADDR))
 }
 
 /// A load loop running on its own thread.
@@ -170,11 +172,11 @@ fn load(kind: &'static str, stop: &Arc<AtomicBool>, query: impl Fn(u16) -> bool 
 }
 
 #[test]
-fn forced_reloads_under_udp_tcp_and_dot_load_lose_no_query() {
+fn forced_reloads_under_udp_tcp_dot_and_doh_load_lose_no_query() {
     require_sid_root();
     enter_private_netns();
     assert_eq!(tcp_migrate_req(), "0", "a new network namespace starts with the kernel default");
-    let (api, dot) = start_daemon();
+    let (api, dot, doh) = start_daemon();
     let port = api.daemon.port;
     let stop = Arc::new(AtomicBool::new(false));
     let mut loops = Vec::new();
@@ -187,6 +189,7 @@ fn forced_reloads_under_udp_tcp_and_dot_load_lose_no_query() {
     for _ in 0..2 {
         loops.push(load("DoT", &stop, move |_| dot_once(dot)));
     }
+    loops.push(load("DoH", &stop, move |_| doh_once(doh)));
     let sent = |loops: &[Load]| -> Vec<u64> { loops.iter().map(|l| l.counts.sent.load(Ordering::Relaxed)).collect() };
     let mut pids = api.daemon.kresd_pids();
     for round in 0..RELOADS {
