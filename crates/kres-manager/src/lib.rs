@@ -12,6 +12,7 @@ pub mod manager;
 pub mod metrics;
 pub mod protocol;
 pub mod server;
+pub mod startup;
 pub mod supervisor;
 pub mod watch;
 
@@ -33,6 +34,8 @@ pub fn run_main() -> i32 {
 /// Validates the configuration, changes into the rundir and runs the supervisor, which starts the manager.
 fn supervisor_main(args: &cli::Args, files: Vec<std::path::PathBuf>) -> i32 {
     logging::init("supervisor", args.startup_logging());
+    startup::greet();
+    startup::check_config_dirs(&files);
     let loaded = match manager::load_config(&files) {
         Ok(l) => l,
         Err(e) => {
@@ -46,6 +49,8 @@ fn supervisor_main(args: &cli::Args, files: Vec<std::path::PathBuf>) -> i32 {
         tracing::error!("cannot change into the rundir '{}': {e}", rundir.display());
         return 1;
     }
+    // Before any child exists: the setting is inherited by the manager and every kresd.
+    startup::disable_transparent_huge_pages();
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "knot-resolver".into());
     let mut manager_argv =
         vec![exe, "--loglevel".into(), args.loglevel_name().into(), "--logtarget".into(), args.logtarget_name().into()];

@@ -50,7 +50,7 @@ pub struct SupervisorOptions {
 /// Why the supervisor could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("another manager is running in {} (PID {pid}, PID file {})", rundir.display(), path.display())]
+    #[error("Rundir already in use: {} (another manager runs there: PID {pid}, PID file {})", rundir.display(), path.display())]
     AlreadyRunning { rundir: PathBuf, pid: u32, path: PathBuf },
     #[error("{context}: {err}")]
     Io { context: String, err: io::Error },

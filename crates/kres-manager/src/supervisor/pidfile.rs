@@ -130,7 +130,11 @@ mod tests {
         let err = PidFile::acquire(&dir).unwrap_err().to_string();
         assert_eq!(
             err,
-            format!("another manager is running in {} (PID 1, PID file {})", dir.display(), path.display())
+            format!(
+                "Rundir already in use: {} (another manager runs there: PID 1, PID file {})",
+                dir.display(),
+                path.display()
+            )
         );
 
         // Garbage and dead PIDs are replaced.

@@ -109,7 +109,7 @@ fn second_daemon_on_the_same_rundir_is_refused() {
     let out = Command::new(crate::fixture::BIN).arg("-c").arg(d.dir.path().join("config.yaml")).output().unwrap();
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("another manager is running"), "unexpected output: {text}");
+    assert!(text.contains("Rundir already in use: "), "unexpected output: {text}");
     assert!(d.answers(), "the first daemon must keep running");
     assert!(Path::new(&d.rundir().join("knot-resolver.pid")).exists());
 }

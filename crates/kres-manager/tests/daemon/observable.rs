@@ -201,6 +201,27 @@ fn refused_and_applied_changes_log_the_reference_lines() {
     assert_eq!(r.daemon.kresd_pids().len(), 2);
 }
 
+/// 6.5.0's launcher: the greeting, the user warnings (tests run as root), transparent huge pages switched off for
+/// every process (the kresd workers inherit it).
+#[test]
+fn start_up_logs_the_launcher_lines_and_disables_huge_pages_for_every_child() {
+    let r = Resolver::start(1);
+    let version = env!("CARGO_PKG_VERSION");
+    for line in [
+        format!("Starting Knot Resolver {version}..."),
+        "Knot Resolver does not run as the default 'knot-resolver' user, but as 'root' instead.".into(),
+        "It is not recommended to run under root privileges unless there is no other option.".into(),
+        "THP (Transparent Huge Pages) disabled.".into(),
+    ] {
+        assert!(r.count(&line) == 1, "'{line}' is not logged once:\n{}", r.daemon.log());
+    }
+    for pid in r.daemon.kresd_pids() {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let thp = status.lines().find(|l| l.starts_with("THP_enabled:")).unwrap_or("THP_enabled:\t?");
+        assert_eq!(thp.split_whitespace().nth(1), Some("0"), "kresd {pid}: {thp}");
+    }
+}
+
 #[test]
 fn response_heads_spell_header_names_like_the_reference() {
     let r = Resolver::start(1);

@@ -609,7 +609,7 @@ fn second_supervisor_on_the_same_rundir_is_refused() {
     assert_eq!(status.code(), Some(1));
     let text = fs::read_to_string(&log).unwrap();
     let expected = format!(
-        "another manager is running in {} (PID {}, PID file {})",
+        "Rundir already in use: {} (another manager runs there: PID {}, PID file {})",
         sup.rundir.display(),
         sup.process.id(),
         sup.rundir.join(PID_FILE).display()
