@@ -205,13 +205,15 @@ forward:
         if a.client == "dnsperf":
             qf = f"{d}/q.txt"
             open(qf, "w").write(f"{NAME} A\n")
-            base = ["dnsperf", "-s", "127.0.0.1", "-p", str(qport), "-d", qf, "-c", "8", "-m", a.mode]
+            base = ["dnsperf", "-s", "127.0.0.1", "-p", str(qport), "-d", qf, "-c", "8", "-m", a.mode, "-S", "1"]
             cap_out = subprocess.run(base + ["-l", "3"], capture_output=True, text=True, timeout=60).stdout
             cap = float(re.search(r"Queries per second:\s+([\d.]+)", cap_out).group(1))
             args = base + ["-l", str(a.seconds)] + (["-Q", str(int(cap / 2))] if a.load == "half" else [])
             p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             reloads = do_reloads(sockpath, a.seconds, a.reload_every)
             res = p.communicate(timeout=a.seconds + 60)[0]
+            if os.environ.get("SHOWLOG"):
+                print(res, file=sys.stderr)
             sent = int(re.search(r"Queries sent:\s+(\d+)", res).group(1))
             lost = int(re.search(r"Queries lost:\s+(\d+)", res).group(1))
             errors = {}
