@@ -1,24 +1,33 @@
-//! A small, blocking HTTP/1.1 client for the manager's API over a unix-domain socket or TCP: one request per
-//! connection (`Connection: close`), bodies framed by `Content-Length`, chunked transfer coding or the end of the
-//! connection, one deadline for the whole exchange.
+//! The HTTP client of the manager's API over a unix-domain socket or TCP: hyper's HTTP/1.1 client connection
+//! (the same HTTP stack as the manager's server), one request per connection (`Connection: close`), one deadline
+//! for the whole exchange.
 //!
-//! `kresctl` sends one request and exits, so a blocking client on std sockets is all it needs (no async runtime).
-//! The deadline is generous ([`DEFAULT_TIMEOUT`], like the reference's 5 minutes): a configuration change answers
-//! only after the rolling restart of every worker.
+//! `kresctl` sends one request and exits, so the API stays blocking: each request runs on a current-thread tokio
+//! runtime created for it. Only the online commands build one; the offline ones (validate, convert, schema,
+//! migrate) never start a runtime. The deadline is generous ([`DEFAULT_TIMEOUT`], like the reference's 5 minutes):
+//! a configuration change answers only after the rolling restart of every worker.
 
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
 
 use crate::socket::{ApiSocket, Endpoint};
 
 /// How long one request may take, connection to the last byte of the answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-
-/// Response heads larger than this are refused (the manager's are a few hundred bytes).
-const MAX_HEAD: usize = 64 * 1024;
 
 /// A client of the API at one socket.
 #[derive(Debug, Clone)]
@@ -31,7 +40,7 @@ pub struct Client {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
-    /// Header names as sent (compare them case-insensitively, see [`Response::header`]).
+    /// Header names in lower case (look them up with [`Response::header`]).
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -156,56 +165,71 @@ impl Client {
     /// optional `(content type, body)`, and reads the whole answer.
     pub fn request(&self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Result<Response, ClientError> {
         let url = format!("{}{path}", self.socket.uri());
-        let deadline = Instant::now() + self.timeout;
-        let failed = |e: io::Error| self.error(&url, e);
-        let mut conn = self.connect(deadline).map_err(|source| match source.kind() {
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => self.timeout_error(&url),
-            _ => ClientError::Connect { socket: self.socket.clone(), url: url.clone(), source },
-        })?;
+        let protocol =
+            |message: String| ClientError::Protocol { socket: self.socket.clone(), url: url.clone(), message };
+        let request = self.build_request(method, path, body).map_err(|e| protocol(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| protocol(format!("cannot start the I/O runtime: {e}")))?;
+        let outcome = runtime.block_on(async {
+            tokio::time::timeout(self.timeout, async {
+                let stream = self.connect().await.map_err(Failure::Connect)?;
+                exchange(stream, request).await.map_err(Failure::Protocol)
+            })
+            .await
+        });
+        match outcome {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(Failure::Connect(source))) if source.kind() == io::ErrorKind::TimedOut => {
+                Err(self.timeout_error(&url))
+            }
+            Ok(Err(Failure::Connect(source))) => Err(ClientError::Connect { socket: self.socket.clone(), url, source }),
+            Ok(Err(Failure::Protocol(message))) => Err(protocol(message)),
+            Err(_elapsed) => Err(self.timeout_error(&url)),
+        }
+    }
 
+    /// The request as the manager expects it: `Host`, `User-Agent`, `Connection: close`, and `Content-Length`
+    /// whenever there is a body or the method usually has one (`POST` without a body says `Content-Length: 0`).
+    fn build_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
         let host = match &self.socket.endpoint {
             Endpoint::Unix(_) => "localhost".to_owned(),
             Endpoint::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
             Endpoint::Tcp { host, port } => format!("{host}:{port}"),
         };
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kresctl/{}\r\nAccept: */*\r\n\
-             Connection: close\r\n",
-            env!("CARGO_PKG_VERSION")
-        );
+        let method = Method::from_bytes(method.as_bytes())?;
         let payload = body.map_or(&[][..], |(_, b)| b);
+        let mut builder = Request::builder()
+            .method(&method)
+            .uri(path)
+            .header(header::HOST, host)
+            .header(header::USER_AGENT, concat!("kresctl/", env!("CARGO_PKG_VERSION")))
+            .header(header::ACCEPT, "*/*")
+            .header(header::CONNECTION, "close");
         if let Some((content_type, _)) = body {
-            head.push_str(&format!("Content-Type: {content_type}\r\n"));
+            builder = builder.header(header::CONTENT_TYPE, content_type);
         }
-        if body.is_some() || matches!(method, "POST" | "PUT" | "PATCH") {
-            head.push_str(&format!("Content-Length: {}\r\n", payload.len()));
+        if body.is_some() || [Method::POST, Method::PUT, Method::PATCH].contains(&method) {
+            builder = builder.header(header::CONTENT_LENGTH, HeaderValue::from(payload.len()));
         }
-        head.push_str("\r\n");
-        let mut request = head.into_bytes();
-        request.extend_from_slice(payload);
-        conn.set_deadline(deadline).map_err(failed)?;
-        if let Err(e) = conn.write_all(&request).and_then(|()| conn.flush()) {
-            // The server may answer (an early 413, ...) and close before reading everything: read what it said.
-            if e.kind() != io::ErrorKind::BrokenPipe && e.kind() != io::ErrorKind::ConnectionReset {
-                return Err(failed(e));
-            }
-        }
-        let mut reader = Reader { conn, buf: Vec::new(), pos: 0, deadline };
-        read_response(&mut reader, method == "HEAD").map_err(failed)
+        builder.body(Full::new(Bytes::copy_from_slice(payload)))
     }
 
-    fn connect(&self, deadline: Instant) -> io::Result<Conn> {
+    async fn connect(&self) -> io::Result<Stream> {
         match &self.socket.endpoint {
-            Endpoint::Unix(path) => Ok(Conn::Unix(UnixStream::connect(path)?)),
+            Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
             Endpoint::Tcp { host, port } => {
                 let mut last = None;
-                for addr in (host.as_str(), *port).to_socket_addrs()? {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(io::ErrorKind::TimedOut.into());
-                    }
-                    match TcpStream::connect_timeout(&addr, left) {
-                        Ok(stream) => return Ok(Conn::Tcp(stream)),
+                for addr in tokio::net::lookup_host((host.as_str(), *port)).await? {
+                    match TcpStream::connect(addr).await {
+                        Ok(stream) => return Ok(Stream::Tcp(stream)),
                         Err(e) => last = Some(e),
                     }
                 }
@@ -214,236 +238,168 @@ impl Client {
         }
     }
 
-    fn error(&self, url: &str, e: io::Error) -> ClientError {
-        match e.kind() {
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => self.timeout_error(url),
-            _ => ClientError::Protocol { socket: self.socket.clone(), url: url.to_owned(), message: e.to_string() },
-        }
-    }
-
     fn timeout_error(&self, url: &str) -> ClientError {
         ClientError::Timeout { socket: self.socket.clone(), url: url.to_owned(), timeout: self.timeout }
     }
 }
 
-/// Percent-encodes a JSON pointer for the request path: everything but the characters a path segment may hold
-/// as they are (RFC 3986 `pchar` and `/`), so that the server's percent-decoding gives the pointer back.
-pub fn encode_path(pointer: &str) -> String {
-    let mut out = String::with_capacity(pointer.len());
-    for b in pointer.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// Why an exchange failed, before it becomes a [`ClientError`] (which also names the socket and the URL).
+enum Failure {
+    Connect(io::Error),
+    Protocol(String),
 }
 
-enum Conn {
+enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
 }
 
-impl Conn {
-    /// Makes the next reads and writes give up at `deadline`.
-    fn set_deadline(&self, deadline: Instant) -> io::Result<()> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        match self {
-            Conn::Unix(s) => s.set_read_timeout(Some(left)).and_then(|()| s.set_write_timeout(Some(left))),
-            Conn::Tcp(s) => s.set_read_timeout(Some(left)).and_then(|()| s.set_write_timeout(Some(left))),
-        }
+/// Sends the request over a fresh connection and reads the whole answer. hyper frames the body
+/// (`Content-Length`, chunked or until the connection closes) and skips interim 1xx answers.
+async fn exchange(stream: Stream, request: Request<Full<Bytes>>) -> Result<Response, String> {
+    match stream {
+        Stream::Unix(s) => exchange_over(s, request).await,
+        Stream::Tcp(s) => exchange_over(s, request).await,
     }
 }
 
-impl Read for Conn {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Conn::Unix(s) => s.read(buf),
-            Conn::Tcp(s) => s.read(buf),
+async fn exchange_over<S>(stream: S, request: Request<Full<Bytes>>) -> Result<Response, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer_gone = Arc::new(AtomicBool::new(false));
+    let io = EarlyAnswer { inner: stream, peer_gone: peer_gone.clone() };
+    let failed = |e: hyper::Error| {
+        let mut message = error_chain(&e);
+        if peer_gone.load(Ordering::Relaxed) {
+            message.push_str(" (the manager closed the connection before reading the whole request)");
         }
-    }
+        message
+    };
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+        // Header names on the wire as kresctl has always sent them (`Content-Length`, not `content-length`).
+        .title_case_headers(true)
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(failed)?;
+    // The connection does the I/O while this task waits for the answer; an I/O failure there fails the request
+    // (and the body) below, so the task's own result adds nothing.
+    let driver = tokio::spawn(connection);
+    let response = sender.send_request(request).await.map_err(failed)?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.map_err(failed)?.to_bytes();
+    driver.abort();
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .collect();
+    Ok(Response { status: parts.status.as_u16(), headers, body: body.to_vec() })
 }
 
-impl Write for Conn {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Conn::Unix(s) => s.write(buf),
-            Conn::Tcp(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Conn::Unix(s) => s.flush(),
-            Conn::Tcp(s) => s.flush(),
-        }
-    }
+/// The connection as hyper sees it. The manager may answer (413 for a too large body) and close before it has
+/// read the whole request; writing to it then fails, and hyper would give up without reading the answer waiting
+/// in the socket. So once the peer is gone, writes pretend to succeed (the rest of the request is dropped) and
+/// the answer is read; if there is none, reading fails and `peer_gone` says why.
+struct EarlyAnswer<S> {
+    inner: S,
+    peer_gone: Arc<AtomicBool>,
 }
 
-/// Buffered reading from the connection with one deadline.
-struct Reader<R> {
-    conn: R,
-    buf: Vec<u8>,
-    pos: usize,
-    deadline: Instant,
-}
-
-trait Deadline {
-    fn set_deadline(&self, deadline: Instant) -> io::Result<()>;
-}
-
-impl Deadline for Conn {
-    fn set_deadline(&self, deadline: Instant) -> io::Result<()> {
-        Conn::set_deadline(self, deadline)
-    }
-}
-
-impl<R: Read + Deadline> Reader<R> {
-    /// Reads more bytes into the buffer; false at the end of the stream.
-    fn fill(&mut self) -> io::Result<bool> {
-        if self.pos > 0 && self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        }
-        self.conn.set_deadline(self.deadline)?;
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match self.conn.read(&mut chunk) {
-                Ok(0) => return Ok(false),
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+impl<S> EarlyAnswer<S> {
+    /// `Ok(written)` for a write to a peer that went away (remembered), the result as it is otherwise.
+    fn written(&self, result: Poll<io::Result<usize>>, len: usize) -> Poll<io::Result<usize>> {
+        match result {
+            Poll::Ready(Err(e)) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {
+                self.peer_gone.store(true, Ordering::Relaxed);
+                Poll::Ready(Ok(len))
             }
+            other => other,
         }
     }
 
-    fn available(&self) -> &[u8] {
-        &self.buf[self.pos..]
-    }
-
-    /// One line without its CRLF (or LF).
-    fn line(&mut self) -> io::Result<String> {
-        loop {
-            if let Some(i) = self.available().iter().position(|b| *b == b'\n') {
-                let line = &self.available()[..i];
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                let text = String::from_utf8_lossy(line).into_owned();
-                self.pos += i + 1;
-                return Ok(text);
-            }
-            if self.available().len() > MAX_HEAD {
-                return Err(invalid("a line of the answer is too long"));
-            }
-            if !self.fill()? {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the connection closed in the middle of the answer",
-                ));
-            }
-        }
-    }
-
-    /// Exactly `n` bytes.
-    fn exact(&mut self, n: usize, out: &mut Vec<u8>) -> io::Result<()> {
-        while self.available().len() < n {
-            if !self.fill()? {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("the connection closed after {} of {n} body bytes", self.available().len()),
-                ));
-            }
-        }
-        out.extend_from_slice(&self.available()[..n]);
-        self.pos += n;
-        Ok(())
-    }
-
-    /// Everything until the end of the stream.
-    fn rest(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        loop {
-            out.extend_from_slice(self.available());
-            self.pos = self.buf.len();
-            if !self.fill()? {
-                return Ok(());
-            }
-        }
+    fn gone(&self) -> bool {
+        self.peer_gone.load(Ordering::Relaxed)
     }
 }
 
-fn invalid(message: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message.into())
-}
-
-/// Reads one response (skipping interim 1xx ones).
-fn read_response<R: Read + Deadline>(reader: &mut Reader<R>, head_request: bool) -> io::Result<Response> {
-    loop {
-        let status_line = reader.line()?;
-        let mut parts = status_line.splitn(3, ' ');
-        let version = parts.next().unwrap_or_default();
-        let status = parts.next().and_then(|s| s.parse::<u16>().ok()).filter(|s| (100..1000).contains(s));
-        let (true, Some(status)) = (version.starts_with("HTTP/1."), status) else {
-            return Err(invalid(format!("not an HTTP/1.x status line: {:?}", truncate(&status_line, 200))));
-        };
-        let mut headers = Vec::new();
-        let mut head_size = status_line.len();
-        loop {
-            let line = reader.line()?;
-            if line.is_empty() {
-                break;
-            }
-            head_size += line.len();
-            if head_size > MAX_HEAD {
-                return Err(invalid("the answer's header is too large"));
-            }
-            let Some((name, value)) = line.split_once(':') else {
-                return Err(invalid(format!("malformed header line: {:?}", truncate(&line, 200))));
-            };
-            headers.push((name.trim().to_owned(), value.trim().to_owned()));
-        }
-        if (100..200).contains(&status) {
-            continue;
-        }
-        let mut response = Response { status, headers, body: Vec::new() };
-        if head_request || status == 204 || status == 304 {
-            return Ok(response);
-        }
-        let chunked = response
-            .header("transfer-encoding")
-            .is_some_and(|v| v.split(',').any(|c| c.trim().eq_ignore_ascii_case("chunked")));
-        if chunked {
-            read_chunked(reader, &mut response.body)?;
-        } else if let Some(length) = response.header("content-length") {
-            let length: usize = length.parse().map_err(|_| invalid(format!("invalid Content-Length: {length:?}")))?;
-            reader.exact(length, &mut response.body)?;
-        } else {
-            reader.rest(&mut response.body)?;
-        }
-        return Ok(response);
+impl<S: AsyncRead + Unpin> AsyncRead for EarlyAnswer<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
-/// The chunked transfer coding (RFC 9112 §7.1): `<hex size>[;ext]` CRLF, data CRLF, ..., `0` CRLF, trailers, CRLF.
-fn read_chunked<R: Read + Deadline>(reader: &mut Reader<R>, out: &mut Vec<u8>) -> io::Result<()> {
-    loop {
-        let line = reader.line()?;
-        let size = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| invalid(format!("invalid chunk size: {line:?}")))?;
-        if size == 0 {
-            // Trailer fields until the empty line.
-            while !reader.line()?.is_empty() {}
-            return Ok(());
+impl<S: AsyncWrite + Unpin> AsyncWrite for EarlyAnswer<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.gone() {
+            return Poll::Ready(Ok(buf.len()));
         }
-        reader.exact(size, out)?;
-        if !reader.line()?.is_empty() {
-            return Err(invalid("a chunk is longer than its size"));
-        }
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.written(result, buf.len())
     }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let len = bufs.iter().map(|b| b.len()).sum();
+        if self.gone() {
+            return Poll::Ready(Ok(len));
+        }
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.written(result, len)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.gone() { Poll::Ready(Ok(())) } else { Pin::new(&mut self.inner).poll_flush(cx) }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.gone() { Poll::Ready(Ok(())) } else { Pin::new(&mut self.inner).poll_shutdown(cx) }
+    }
+}
+
+/// An error and its causes on one line (hyper's own message rarely says what the underlying I/O error was).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// What a path segment may hold as it is (RFC 3986 `pchar`), and `/`; everything else is %-encoded.
+const PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'/');
+
+/// Percent-encodes a JSON pointer for the request path: everything but the characters a path segment may hold
+/// as they are (RFC 3986 `pchar` and `/`), so that the server's percent-decoding gives the pointer back.
+pub fn encode_path(pointer: &str) -> String {
+    utf8_percent_encode(pointer, PATH).to_string()
 }
 
 impl fmt::Display for Response {
@@ -454,6 +410,7 @@ impl fmt::Display for Response {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
     use std::net::TcpListener;
     use std::os::unix::net::UnixListener;
     use std::path::PathBuf;
@@ -461,36 +418,27 @@ mod tests {
 
     use super::*;
 
-    /// Parses `raw` as the answer to a GET.
-    fn parse(raw: &[u8]) -> io::Result<Response> {
-        struct Bytes(io::Cursor<Vec<u8>>, usize);
-        impl Read for Bytes {
-            // Hand out a few bytes at a time to exercise the buffering.
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                let n = buf.len().min(self.1);
-                self.0.read(&mut buf[..n])
-            }
+    /// Serves `raw` as the answer to a GET over a unix socket, in pieces of `step` bytes; the client's result.
+    fn answer_in_steps(name: &str, raw: &'static [u8], step: usize) -> Result<Response, ClientError> {
+        let path = temp_socket(name);
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = serve_once(move || listener.accept().unwrap().0, raw, step);
+        let result = api(Endpoint::Unix(path.clone())).with_timeout(Duration::from_secs(10)).get("/");
+        server.join().unwrap();
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+        result
+    }
+
+    /// `raw` as the answer to a GET, served whole and in small pieces (the same result both ways).
+    fn parse(raw: &'static [u8]) -> Result<Response, ClientError> {
+        let whole = answer_in_steps("parse-whole", raw, raw.len().max(1));
+        let pieces = answer_in_steps("parse-pieces", raw, 3);
+        match (&whole, &pieces) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "the same answer in pieces"),
+            (Err(_), Err(_)) => {}
+            _ => panic!("whole: {whole:?}, in pieces: {pieces:?}"),
         }
-        impl Deadline for Bytes {
-            fn set_deadline(&self, _: Instant) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut last = None;
-        for step in [1, 3, 7, 4096] {
-            let mut reader = Reader {
-                conn: Bytes(io::Cursor::new(raw.to_vec()), step),
-                buf: Vec::new(),
-                pos: 0,
-                deadline: Instant::now() + Duration::from_secs(5),
-            };
-            let result = read_response(&mut reader, false);
-            if let (Some(Ok(a)), Ok(b)) = (&last, &result) {
-                assert_eq!(a, b, "the same answer in steps of {step}");
-            }
-            last = Some(result);
-        }
-        last.unwrap()
+        whole
     }
 
     #[test]
@@ -511,7 +459,9 @@ mod tests {
         let bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n";
         assert!(parse(bad).is_err());
         let short = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nhello";
-        assert_eq!(parse(short).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        let e = parse(short).unwrap_err();
+        assert!(matches!(e, ClientError::Protocol { .. }), "{e}");
+        assert!(e.to_string().contains("communication with the management API failed"), "{e}");
     }
 
     #[test]
@@ -549,8 +499,8 @@ mod tests {
         Client::new(ApiSocket { endpoint, source: "test".into() })
     }
 
-    /// Serves one connection: returns what the client sent, answers `answer`.
-    fn serve_once<L, S>(listener: L, answer: &'static [u8]) -> thread::JoinHandle<String>
+    /// Serves one connection: returns what the client sent, answers `answer` in pieces of `step` bytes, closes.
+    fn serve_once<L, S>(listener: L, answer: &'static [u8], step: usize) -> thread::JoinHandle<String>
     where
         L: FnOnce() -> S + Send + 'static,
         S: Read + Write,
@@ -577,7 +527,12 @@ mod tests {
                     break;
                 }
             }
-            stream.write_all(answer).unwrap();
+            for piece in answer.chunks(step) {
+                // The client may stop reading once it has the answer it wanted.
+                if stream.write_all(piece).and_then(|()| stream.flush()).is_err() {
+                    break;
+                }
+            }
             String::from_utf8(request).unwrap()
         })
     }
@@ -594,7 +549,7 @@ mod tests {
         let path = temp_socket("unix");
         let listener = UnixListener::bind(&path).unwrap();
         let server =
-            serve_once(move || listener.accept().unwrap().0, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            serve_once(move || listener.accept().unwrap().0, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 64);
         let client = api(Endpoint::Unix(path.clone()));
         let r = client.request("PUT", "/v1/config/workers", Some(("application/json", b"3"))).unwrap();
         assert_eq!((r.status, r.text().as_str()), (200, "ok"));
@@ -612,6 +567,7 @@ mod tests {
         let server = serve_once(
             move || listener.accept().unwrap().0,
             b"HTTP/1.1 412 Precondition Failed\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nstop\r\n0\r\n\r\n",
+            64,
         );
         let client = api(Endpoint::Tcp { host: "127.0.0.1".into(), port });
         let r = client.post("/stop", None).unwrap();
@@ -619,6 +575,33 @@ mod tests {
         let sent = server.join().unwrap();
         assert!(sent.starts_with(&format!("POST /stop HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n")), "{sent}");
         assert!(sent.ends_with("Content-Length: 0\r\n\r\n"), "{sent}");
+    }
+
+    #[test]
+    fn an_answer_before_the_whole_body_is_read() {
+        // The manager refuses a too large body (413) as soon as it sees its Content-Length, and closes.
+        let path = temp_socket("early");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            stream.write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n\r\ntoo big!").unwrap();
+            // Closing with unread data sends a reset: the client's write fails after the answer arrived.
+            drop(stream);
+            String::from_utf8(head).unwrap()
+        });
+        let body = vec![b'x'; 8 << 20];
+        let client = api(Endpoint::Unix(path.clone())).with_timeout(Duration::from_secs(30));
+        let r = client.request("PUT", "/v1/config/lua/script", Some(("application/json", &body)));
+        let head = server.join().unwrap();
+        assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())), "{head}");
+        let r = r.unwrap();
+        assert_eq!((r.status, r.text().as_str()), (413, "too big!"));
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[test]

@@ -172,21 +172,16 @@ fn pointer_error(e: PointerError) -> ApiError {
     }
 }
 
+/// Strict percent-decoding: a `%` not followed by two hex digits is an error (the crate would keep it as it is),
+/// and so is a result that is not UTF-8.
 pub(crate) fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let malformed = text
+        .match_indices('%')
+        .any(|(i, _)| !text.get(i + 1..i + 3).is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit())));
+    if malformed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(text).decode_utf8().ok().map(|decoded| decoded.into_owned())
 }
 
 /// `If-Match` / `If-None-Match`: entity tags separated by commas, quoted or not, `W/` ignored, `*` for any.
