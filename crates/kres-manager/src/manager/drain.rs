@@ -123,7 +123,7 @@ return {inflight = worker.stats().concurrent, busy = busy} end)()"
 );
 
 /// [`DRAIN_POLL_LUA`] with the quiet time filled in.
-fn poll_lua() -> String {
+pub fn poll_lua() -> String {
     DRAIN_POLL_LUA.replace("QUIET", &STREAM_QUIET_MS.to_string())
 }
 

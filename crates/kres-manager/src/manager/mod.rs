@@ -4,7 +4,7 @@
 mod apply;
 pub mod control;
 pub mod controller;
-mod drain;
+pub mod drain;
 pub mod processes;
 pub mod state;
 

@@ -7,13 +7,18 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use kres_test_support::{ChildGuard, TempDir, free_port, require_sid_root, try_kdig, wait_until};
+use kres_manager::manager::drain::{DRAIN_LUA, poll_lua};
+use kres_test_support::{
+    ChildGuard, Kresd, TempDir, free_port, offline_config, require_sid_root, try_kdig, wait_until,
+};
 
 use crate::api::Api;
 use crate::fixture::{BIN, Daemon, TEST_ADDR, TEST_NAME};
@@ -116,23 +121,29 @@ fn udp_once(port: u16, id: u16) -> bool {
     s.recv(&mut buf).is_ok_and(|n| good_answer(&buf[..n], id))
 }
 
+/// Sends query `id` on an open TCP connection and reads its answer.
+fn query_on(s: &mut TcpStream, id: u16) -> std::io::Result<bool> {
+    let q = dns_query(id);
+    let mut msg = (q.len() as u16).to_be_bytes().to_vec();
+    msg.extend_from_slice(&q);
+    s.write_all(&msg)?;
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len)?;
+    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut reply)?;
+    Ok(good_answer(&reply, id))
+}
+
+fn tcp_connect(port: u16) -> std::io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
 /// One query over its own TCP connection (connect, query, answer, close), the way `kdig +tcp` asks.
 fn tcp_once(port: u16, id: u16) -> bool {
-    let attempt = || -> std::io::Result<bool> {
-        let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        s.set_nodelay(true)?;
-        let q = dns_query(id);
-        let mut msg = (q.len() as u16).to_be_bytes().to_vec();
-        msg.extend_from_slice(&q);
-        s.write_all(&msg)?;
-        let mut len = [0u8; 2];
-        s.read_exact(&mut len)?;
-        let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        s.read_exact(&mut reply)?;
-        Ok(good_answer(&reply, id))
-    };
-    attempt().unwrap_or(false)
+    tcp_connect(port).and_then(|mut s| query_on(&mut s, id)).unwrap_or(false)
 }
 
 /// One query over its own TLS connection (`kdig +tls`, no retry: a failed query counts).
@@ -222,4 +233,60 @@ fn forced_reloads_under_udp_tcp_dot_and_doh_load_lose_no_query() {
     assert!(settled, "the load loops stopped progressing after the reloads");
     assert!(!lost_any, "queries lost in rolling restarts: {}\n{}", report.join(", "), api.log());
     assert_eq!(tcp_migrate_req(), "1", "the manager enables TCP request migration in its network namespace");
+}
+
+/// Runs one Lua expression over kresd's control socket (blocking) and returns its JSON value.
+fn control(socket: &Path, lua: &str) -> serde_json::Value {
+    let mut s = UnixStream::connect(socket).unwrap_or_else(|e| panic!("{}: {e}", socket.display()));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut prompt = [0u8; 2];
+    s.read_exact(&mut prompt).unwrap();
+    s.write_all(format!("__json\n{lua}\n").as_bytes()).unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).unwrap();
+    serde_json::from_slice(&body).unwrap_or_else(|_| panic!("kresd: {}", String::from_utf8_lossy(&body)))
+}
+
+/// What the drain does to one kresd, checked directly: the connections it accepted are still served, new ones
+/// go to the other kresd on the port, nothing is reset, and its client connections count as busy until quiet.
+#[test]
+fn a_drained_kresd_serves_its_connections_and_gets_no_new_ones() {
+    require_sid_root();
+    enter_private_netns();
+    std::fs::write("/proc/sys/net/ipv4/tcp_migrate_req", "1").expect("set tcp_migrate_req in the test's namespace");
+    let port = free_port();
+    let lua = offline_config(&format!(
+        "net.listen('127.0.0.1', {port}, {{kind = 'dns'}})\nmodules.load('hints > iterate')\n\
+         hints['{TEST_NAME}'] = '{TEST_ADDR}'\n"
+    ));
+    let old = Kresd::start(&lua).expect("old kresd");
+    let mut kept = tcp_connect(port).unwrap();
+    assert!(query_on(&mut kept, 1).unwrap(), "the old kresd answers on a kept-open connection");
+    let new = Kresd::start(&lua).expect("new kresd");
+
+    let drained = control(&old.control_socket(), DRAIN_LUA);
+    assert_eq!(drained, serde_json::json!({"udp": 1, "tcp": 1}), "listening sockets taken out:\n{}", old.stderr());
+    // `queries` counts the queries a kresd received (`tcp`/`udp` count its upstream ones).
+    let old_queries = control(&old.control_socket(), "worker.stats().queries");
+    for id in 0..50 {
+        assert!(tcp_once(port, id), "new connection {id} answered");
+        assert!(udp_once(port, id), "UDP query {id} answered");
+    }
+    let now = control(&old.control_socket(), "worker.stats().queries");
+    assert_eq!(now, old_queries, "no new query (TCP or UDP) reached the drained kresd");
+    let stats = control(&new.control_socket(), "worker.stats()");
+    assert_eq!(stats["queries"], 100, "the new kresd got them all: {stats}");
+
+    // The connection it had keeps being served, and holds the drain while it is active.
+    assert!(query_on(&mut kept, 2).unwrap(), "the drained kresd still answers on its connection");
+    let poll = poll_lua();
+    assert_eq!(control(&old.control_socket(), &poll)["busy"], 1, "a connection with fresh data is busy");
+    let quiet = wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        control(&old.control_socket(), &poll)["busy"] == 0
+    });
+    assert!(quiet, "an idle connection stops counting as busy");
+    assert_eq!(control(&old.control_socket(), &poll)["inflight"], 0);
+    assert!(query_on(&mut kept, 3).unwrap(), "and is still served once quiet");
 }
