@@ -25,6 +25,8 @@ use crate::fixture::{BIN, Daemon, TEST_ADDR, TEST_NAME};
 
 /// Forced reloads done under load.
 const RELOADS: usize = 4;
+/// A query without an answer after this long is lost (generous: the machine may be busy with other tests).
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Every load loop stops after this long, whatever happens.
 const LOAD_DEADLINE: Duration = Duration::from_secs(120);
 
@@ -113,7 +115,7 @@ struct Counts {
 /// One query over UDP (one socket per query, so that queries spread over the workers).
 fn udp_once(port: u16, id: u16) -> bool {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    s.set_read_timeout(Some(QUERY_TIMEOUT)).unwrap();
     if s.send_to(&dns_query(id), ("127.0.0.1", port)).is_err() {
         return false;
     }
@@ -135,8 +137,8 @@ fn query_on(s: &mut TcpStream, id: u16) -> std::io::Result<bool> {
 }
 
 fn tcp_connect(port: u16) -> std::io::Result<TcpStream> {
-    let s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), QUERY_TIMEOUT)?;
+    s.set_read_timeout(Some(QUERY_TIMEOUT))?;
     s.set_nodelay(true)?;
     Ok(s)
 }
@@ -148,12 +150,13 @@ fn tcp_once(port: u16, id: u16) -> bool {
 
 /// One query over its own TLS connection (`kdig +tls`, no retry: a failed query counts).
 fn dot_once(port: u16) -> bool {
-    try_kdig("127.0.0.1", port, TEST_NAME, "A", &["+tls", "+retry=0"]).is_ok_and(|a| a.addresses().contains(&TEST_ADDR))
+    try_kdig("127.0.0.1", port, TEST_NAME, "A", &["+tls", "+retry=0", "+timeout=5"])
+        .is_ok_and(|a| a.addresses().contains(&TEST_ADDR))
 }
 
 /// One query over its own HTTP/2 connection (`kdig +https`, POST to /dns-query, no retry).
 fn doh_once(port: u16) -> bool {
-    try_kdig("127.0.0.1", port, TEST_NAME, "A", &["+https", "+retry=0"])
+    try_kdig("127.0.0.1", port, TEST_NAME, "A", &["+https", "+retry=0", "+timeout=5"])
         .is_ok_and(|a| a.addresses().contains(&TEST_ADDR))
 }
 
@@ -261,7 +264,7 @@ fn a_drained_kresd_serves_its_connections_and_gets_no_new_ones() {
         "net.listen('127.0.0.1', {port}, {{kind = 'dns'}})\nmodules.load('hints > iterate')\n\
          hints['{TEST_NAME}'] = '{TEST_ADDR}'\n"
     ));
-    let old = Kresd::start(&lua).expect("old kresd");
+    let mut old = Kresd::start(&lua).expect("old kresd");
     let mut kept = tcp_connect(port).unwrap();
     assert!(query_on(&mut kept, 1).unwrap(), "the old kresd answers on a kept-open connection");
     let new = Kresd::start(&lua).expect("new kresd");
@@ -280,13 +283,24 @@ fn a_drained_kresd_serves_its_connections_and_gets_no_new_ones() {
     assert_eq!(stats["queries"], 100, "the new kresd got them all: {stats}");
 
     // The connection it had keeps being served, and holds the drain while it is active.
-    assert!(query_on(&mut kept, 2).unwrap(), "the drained kresd still answers on its connection");
     let poll = poll_lua();
-    assert_eq!(control(&old.control_socket(), &poll)["busy"], 1, "a connection with fresh data is busy");
+    // Busy means "data in the last STREAM_QUIET_MS": a few tries, so that one long stall of this thread between
+    // the query and the poll cannot fail the test.
+    let busy = (0..5).any(|id| {
+        assert!(query_on(&mut kept, 2 + id).unwrap(), "the drained kresd still answers on its connection");
+        control(&old.control_socket(), &poll)["busy"] == 1
+    });
+    assert!(busy, "a connection with fresh data is busy");
     let quiet = wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
         control(&old.control_socket(), &poll)["busy"] == 0
     });
     assert!(quiet, "an idle connection stops counting as busy");
     assert_eq!(control(&old.control_socket(), &poll)["inflight"], 0);
-    assert!(query_on(&mut kept, 3).unwrap(), "and is still served once quiet");
+    assert!(query_on(&mut kept, 10).unwrap(), "and is still served once quiet");
+
+    // The listeners replaced under libuv do not trouble kresd's exit; it closes the idle connection cleanly.
+    let status = old.stop().unwrap();
+    assert!(status.success(), "the drained kresd exits 0 on SIGTERM: {status}\n{}", old.stderr());
+    let mut rest = Vec::new();
+    assert_eq!(kept.read_to_end(&mut rest).map(|_| rest.len()).ok(), Some(0), "EOF, not a reset");
 }
