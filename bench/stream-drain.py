@@ -14,7 +14,8 @@ Load generators (`--client`):
          so a connection the server closes while queries are in flight loses them.
 Every loop is bounded in time; every process started here is killed at the end.
 """
-import argparse, json, multiprocessing as mp, os, random, re, signal, socket, ssl, struct, subprocess, sys, tempfile, time
+import argparse, json, multiprocessing as mp, os, random, re, shutil, signal, socket, ssl, struct, subprocess, sys
+import tempfile, time
 
 NAME = "bench.example"
 
@@ -237,6 +238,8 @@ forward:
         except subprocess.TimeoutExpired:
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait()
+        if not os.environ.get("KEEP"):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def do_reloads(sockpath, seconds, every):

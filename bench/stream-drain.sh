@@ -5,13 +5,13 @@
 #   e.g. bench/stream-drain.sh target/release/knot-resolver --mode tcp --client conn --load half
 # TCP_MIGRATE_REQ=0|1 presets net.ipv4.tcp_migrate_req in the namespace (default: the kernel's 0; our manager
 # sets 1 when it drains a worker); TCP_MIGRATE_REQ=ro keeps it 0 and read-only (a private mount namespace binds
-# it read-only), as for a manager that may not change it. LOGLEVEL=debug SHOWLOG=1 print the daemon's log.
+# it read-only), as for a manager that may not change it. LOGLEVEL=debug SHOWLOG=1 print the daemon's log; KEEP=1 keeps its scratch directory (/tmp/kres-stream-drain-* in the root).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$(realpath "$1")"; shift
 migrate="${TCP_MIGRATE_REQ:-}"
 exec "$here/scripts/sid-root.sh" with-mounts chroot "${KRES_SID_ROOT:-/var/tmp/kres-sid-root}" \
-    env LOGLEVEL="${LOGLEVEL:-notice}" SHOWLOG="${SHOWLOG:-}" \
+    env LOGLEVEL="${LOGLEVEL:-notice}" SHOWLOG="${SHOWLOG:-}" KEEP="${KEEP:-}" \
     unshare --net --mount --propagation unchanged -- sh -c '
         ip link set lo up
         f=/proc/sys/net/ipv4/tcp_migrate_req
