@@ -180,6 +180,8 @@ impl Client {
             })
             .await
         });
+        // Do not wait for a name lookup still running on the blocking pool after a timeout.
+        runtime.shutdown_background();
         match outcome {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(Failure::Connect(source))) if source.kind() == io::ErrorKind::TimedOut => {
