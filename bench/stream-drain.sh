@@ -3,9 +3,9 @@
 # bench/stream-drain.py inside the sid root in a private network namespace (loopback only).
 #   bench/stream-drain.sh BIN [ARGS for stream-drain.py...]
 #   e.g. bench/stream-drain.sh target/release/knot-resolver --mode tcp --client conn --load half
-# TCP_MIGRATE_REQ=0|1 presets net.ipv4.tcp_migrate_req in the namespace (default: the kernel's 0; our manager
-# sets 1 when it drains a worker); TCP_MIGRATE_REQ=ro keeps it 0 and read-only (a private mount namespace binds
-# it read-only), as for a manager that may not change it. LOGLEVEL=debug SHOWLOG=1 print the daemon's log; KEEP=1 keeps its scratch directory (/tmp/kres-stream-drain-* in the root).
+# TCP_MIGRATE_REQ=0|1 presets net.ipv4.tcp_migrate_req in the namespace (default: the kernel's 0; the package
+# sets 1 with a sysctl.d file, the manager only checks it and warns); TCP_MIGRATE_REQ=ro keeps it 0 and read-only
+# (a private mount namespace binds it read-only). LOGLEVEL=debug SHOWLOG=1 print the daemon's log; KEEP=1 keeps its scratch directory (/tmp/kres-stream-drain-* in the root).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$(realpath "$1")"; shift

@@ -26,10 +26,16 @@ for bin in knot-resolver kresctl; do
     [[ "$(head -c 4 /usr/bin/$bin)" == $'\x7fELF' ]] || fail "/usr/bin/$bin is not ours"
     head -n 1 /usr/bin/$bin.python | grep -q python3 || fail "/usr/bin/$bin.python is not the Python one"
 done
-must knot-resolver --version | grep -qx 'knot-resolver 6.5.0' || fail "knot-resolver --version"
-must kresctl --version | grep -qx 'kresctl 6.5.0' || fail "kresctl --version"
+# The bare version, like the reference's (operators' scripts compare it).
+must knot-resolver --version | grep -qx '6.5.0' || fail "knot-resolver --version"
+must kresctl --version | grep -qx '6.5.0' || fail "kresctl --version"
 must kresctl.python validate "$CONFIG" >/dev/null
 must kresctl validate "$CONFIG" >/dev/null
+
+step "sysctl: TCP request migration for rolling restarts (applied by postinst)"
+[[ -f /usr/lib/sysctl.d/60-knot-resolver-manager-rs.conf ]] || fail "no sysctl.d file"
+grep -qx 'net.ipv4.tcp_migrate_req = 1' /usr/lib/sysctl.d/60-knot-resolver-manager-rs.conf || fail "sysctl.d file content"
+[[ "$(cat /proc/sys/net/ipv4/tcp_migrate_req)" == 1 ]] || fail "net.ipv4.tcp_migrate_req is not 1 after install"
 
 step "unit, man pages, completions"
 unit=/usr/lib/systemd/system/knot-resolver.service

@@ -20,7 +20,15 @@ use clap::Parser;
 
 /// The `knot-resolver` entry point; returns the exit code.
 pub fn run_main() -> i32 {
-    let args = cli::Args::parse();
+    let args = match cli::Args::try_parse() {
+        Ok(args) => args,
+        // `knot-resolver -V` prints the bare version, like the reference (`6.5.0`, not clap's `knot-resolver 6.5.0`).
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
+            println!("{}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Err(e) => e.exit(),
+    };
     let files = args.absolute_config_files();
     let code = if std::env::var_os(protocol::ENV_SUPERVISOR_SOCKET).is_some() {
         manager::run(files, args.startup_logging())

@@ -5,7 +5,7 @@
 //!    * UDP: every listening socket is connected to the discard port of its own address. The kernel then skips
 //!      it when it spreads datagrams over the group, while the worker still reads what is already queued.
 //!    * TCP (plain DNS, DoT, DoH): every listening socket is closed, so new connections go to the other
-//!      workers. With `net.ipv4.tcp_migrate_req = 1` ([`enable_tcp_migration`]) the kernel moves the
+//!      workers. With `net.ipv4.tcp_migrate_req = 1` ([`check_tcp_migration`]) the kernel moves the
 //!      connections queued on it (handshake done or in progress, not yet accepted) to another listener of the
 //!      group instead of resetting them. kresd 6.5 has no way to stop listening (`net.close` crashes it), and
 //!      closing the fd under libuv would free its number for reuse while libuv still watches it; so the
@@ -130,24 +130,20 @@ pub fn poll_lua() -> String {
 const TCP_MIGRATE_REQ: &str = "/proc/sys/net/ipv4/tcp_migrate_req";
 static MIGRATION_CHECKED: AtomicBool = AtomicBool::new(false);
 
-/// Makes sure `net.ipv4.tcp_migrate_req` is 1 in the workers' network namespace (the manager's), so that
-/// closing a draining worker's TCP listener hands its queued connections to another worker instead of
-/// resetting them. Checked once per manager process; logs what it did or why it could not.
-pub fn enable_tcp_migration() {
+/// Checks once per manager process that `net.ipv4.tcp_migrate_req` is 1 in the workers' network namespace (the
+/// manager's), so that closing a draining worker's TCP listener hands its queued connections to another worker
+/// instead of resetting them. The manager never changes a kernel setting itself: the package ships
+/// `/usr/lib/sysctl.d/60-knot-resolver-manager-rs.conf`; elsewhere the operator sets it. Warns when it is off.
+pub fn check_tcp_migration() {
     if MIGRATION_CHECKED.swap(true, Ordering::Relaxed) {
         return;
     }
     match std::fs::read_to_string(TCP_MIGRATE_REQ) {
         Ok(v) if v.trim() == "1" => {}
-        Ok(_) => match std::fs::write(TCP_MIGRATE_REQ, "1") {
-            Ok(()) => tracing::info!(
-                "set net.ipv4.tcp_migrate_req = 1: TCP connections queued at a stopping worker go to another worker"
-            ),
-            Err(e) => tracing::warn!(
-                "cannot set net.ipv4.tcp_migrate_req = 1 ({e}): TCP connections not yet accepted by a worker that is \
-                 stopped in a rolling restart may be reset; set it with sysctl (e.g. in /etc/sysctl.d/)"
-            ),
-        },
+        Ok(_) => tracing::warn!(
+            "net.ipv4.tcp_migrate_req is 0: TCP/DoT/DoH connections not yet accepted by a worker that a rolling \
+             restart stops are reset; set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1, and in /etc/sysctl.d/)"
+        ),
         Err(e) => tracing::debug!("cannot read {TCP_MIGRATE_REQ}: {e}"),
     }
 }
@@ -196,7 +192,7 @@ impl Progress {
 /// what it was sent (bounded; see the module documentation). Never fails: a worker that cannot be drained is
 /// stopped as before.
 pub async fn drain(socket: &Path, instance: u32) {
-    enable_tcp_migration();
+    check_tcp_migration();
     let timeout = Duration::from_secs(2);
     match control::command(socket, DRAIN_LUA, timeout).await {
         Ok(n) => tracing::debug!("worker {instance}: listening sockets taken out of load balancing: {n}"),

@@ -2,8 +2,8 @@
 //! once (the drain in `manager/drain.rs`).
 //!
 //! The test runs in a private network namespace (this thread and everything it starts), so that it sees the
-//! kernel's default `net.ipv4.tcp_migrate_req` (0) whatever the machine has, and so that the manager's setting
-//! of it changes nothing outside the test.
+//! kernel's default `net.ipv4.tcp_migrate_req` (0) whatever the machine has, and can set it to 1 (as the package's
+//! sysctl.d file does) without changing anything outside the test. The manager itself only checks the setting.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
@@ -190,6 +190,7 @@ fn forced_reloads_under_udp_tcp_dot_and_doh_load_lose_no_query() {
     require_sid_root();
     enter_private_netns();
     assert_eq!(tcp_migrate_req(), "0", "a new network namespace starts with the kernel default");
+    std::fs::write("/proc/sys/net/ipv4/tcp_migrate_req", "1").expect("set tcp_migrate_req in the test's namespace");
     let (api, dot, doh) = start_daemon();
     let port = api.daemon.port;
     let stop = Arc::new(AtomicBool::new(false));
@@ -235,7 +236,7 @@ fn forced_reloads_under_udp_tcp_dot_and_doh_load_lose_no_query() {
     eprintln!("{RELOADS} forced reloads under load: {}", report.join(", "));
     assert!(settled, "the load loops stopped progressing after the reloads");
     assert!(!lost_any, "queries lost in rolling restarts: {}\n{}", report.join(", "), api.log());
-    assert_eq!(tcp_migrate_req(), "1", "the manager enables TCP request migration in its network namespace");
+    assert!(!api.log().contains("net.ipv4.tcp_migrate_req is 0"), "no warning when it is set\n{}", api.log());
 }
 
 /// Runs one Lua expression over kresd's control socket (blocking) and returns its JSON value.
@@ -303,4 +304,23 @@ fn a_drained_kresd_serves_its_connections_and_gets_no_new_ones() {
     assert!(status.success(), "the drained kresd exits 0 on SIGTERM: {status}\n{}", old.stderr());
     let mut rest = Vec::new();
     assert_eq!(kept.read_to_end(&mut rest).map(|_| rest.len()).ok(), Some(0), "EOF, not a reset");
+}
+
+/// The manager never changes the kernel setting; it warns (once) when a drain finds it off.
+#[test]
+fn a_drain_without_tcp_migration_warns_and_changes_no_kernel_setting() {
+    require_sid_root();
+    enter_private_netns();
+    assert_eq!(tcp_migrate_req(), "0", "a new network namespace starts with the kernel default");
+    let (api, _dot, _doh) = start_daemon();
+    for round in 0..2 {
+        let r = api.call("POST", "/reload/force", &[], "");
+        assert_eq!(r.status, 200, "forced reload {round}: {}\n{}", r.body, api.log());
+    }
+    let warned = wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        api.log().contains("net.ipv4.tcp_migrate_req is 0")
+    });
+    assert!(warned, "no warning about net.ipv4.tcp_migrate_req\n{}", api.log());
+    assert_eq!(api.log().matches("net.ipv4.tcp_migrate_req is 0").count(), 1, "warned once\n{}", api.log());
+    assert_eq!(tcp_migrate_req(), "0", "the manager changed a kernel setting");
 }
