@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A fuzzing campaign with the property tests (crates/kres-datamodel/tests/conformance_patch/properties.rs and
-# tests/lua/escape_props.rs): rounds of every property with a large case count and a fresh recorded seed, until
+# A fuzzing campaign with the property tests (crates/kres-datamodel/tests/datamodel/patch/properties.rs
+# and lua/escape_props.rs there): rounds of every property with a large case count and a fresh recorded seed, until
 # DURATION seconds have passed. The parser properties cover arbitrary bytes, YAML-like text and mutated corpus
 # files (etc/config/examples, tests/golden/configs, as YAML and as JSON). Each round is bounded by `timeout`
 # (ROUND_TIMEOUT): a hang fails the campaign like a panic does.
@@ -20,7 +20,7 @@ SUMMARY="$OUT/summary.txt"
 
 cd "$ROOT_DIR"
 # Build once (debug: assertions and overflow checks on, and panics unwind so proptest shrinks a failure).
-cargo test -p kres-datamodel --test conformance_patch --test lua --no-run 2>"$OUT/build.log"
+cargo test -p kres-datamodel --test datamodel --no-run 2>"$OUT/build.log"
 export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$ROOT_DIR/scripts/in-root"
 
 start=$(date +%s)
@@ -31,15 +31,14 @@ echo "fuzz campaign $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), du
 while (( $(date +%s) - start < DURATION )); do
     round=$((round + 1))
     seed=$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')
-    for target in "conformance_patch:properties::" "lua:escape_props::"; do
-        test_bin=${target%%:*}
-        filter=${target#*:}
+    for filter in "patch::properties::" "lua::escape_props::"; do
+        name=${filter%%::*}
         cases=$CASES
-        [[ $test_bin == lua ]] && cases=$LUA_CASES
-        log="$OUT/round-$round-$test_bin.log"
+        [[ $name == lua ]] && cases=$LUA_CASES
+        log="$OUT/round-$round-$name.log"
         t0=$(date +%s)
         if PROPTEST_CASES=$cases PROPTEST_RNG_SEED=$seed timeout "$ROUND_TIMEOUT" \
-            "$ROOT_DIR/scripts/sid-root.sh" with-mounts cargo test -q -p kres-datamodel --test "$test_bin" -- "$filter" \
+            "$ROOT_DIR/scripts/sid-root.sh" with-mounts cargo test -q -p kres-datamodel --test datamodel -- "$filter" \
             >"$log" 2>&1; then
             result=ok
         else
@@ -47,7 +46,7 @@ while (( $(date +%s) - start < DURATION )); do
             failed=$((failed + 1))
         fi
         tests=$(grep -o '[0-9]* passed' "$log" | head -1 || true)
-        echo "round $round $test_bin seed=$seed cases/property=$cases ${tests:-?} $(( $(date +%s) - t0 ))s: $result" \
+        echo "round $round $name seed=$seed cases/property=$cases ${tests:-?} $(( $(date +%s) - t0 ))s: $result" \
             | tee -a "$SUMMARY"
     done
 done

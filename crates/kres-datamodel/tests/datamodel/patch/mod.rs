@@ -1,25 +1,23 @@
 //! Conformance of JSON Pointer (RFC 6901) and JSON Patch (RFC 6902) against the case files
 //! `json-pointer.yaml` and `json-patch.yaml` (format: `tests/data/conformance/README.md`).
 
-mod data;
 mod properties;
 
 use kres_datamodel::json_patch::{apply_patch, json_equal, parse_json_strict};
 use kres_datamodel::json_pointer::{JsonPointer, Resolved};
 use serde_json::Value;
 
+use crate::data::{Case, Category};
+
 #[test]
 fn json_pointer_conformance() {
-    let file = "json-pointer.yaml";
-    let data = data::load(file, "json-pointer");
-    let cases = data::cases(&data);
+    let category = Category::load("json-pointer");
+    let cases = category.cases();
     let failures: Vec<String> = cases
         .iter()
-        .filter_map(|(group, case)| {
-            check_pointer(&group["document"], case).err().map(|e| format!("{}: {e}", data::id(case)))
-        })
+        .filter_map(|c| check_pointer(&c.group["document"], c.case).err().map(|e| format!("{}: {e}", c.id())))
         .collect();
-    data::report(file, cases.len(), &failures);
+    report(&category, cases.len(), &failures);
 }
 
 fn check_pointer(doc: &Value, case: &Value) -> Result<(), String> {
@@ -60,17 +58,15 @@ fn check_pointer(doc: &Value, case: &Value) -> Result<(), String> {
 
 #[test]
 fn json_patch_conformance() {
-    let file = "json-patch.yaml";
-    let data = data::load(file, "json-patch");
-    let cases = data::cases(&data);
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|(group, case)| check_patch(group, case).err().map(|e| format!("{}: {e}", data::id(case))))
-        .collect();
-    data::report(file, cases.len(), &failures);
+    let category = Category::load("json-patch");
+    let cases = category.cases();
+    let failures: Vec<String> =
+        cases.iter().filter_map(|c| check_patch(c).err().map(|e| format!("{}: {e}", c.id()))).collect();
+    report(&category, cases.len(), &failures);
 }
 
-fn check_patch(group: &Value, case: &Value) -> Result<(), String> {
+fn check_patch(c: &Case) -> Result<(), String> {
+    let (group, case) = (c.group, c.case);
     let doc = case.get("document").or_else(|| group.get("document")).ok_or("the case has no 'document'")?;
     let valid = case["valid"].as_bool().ok_or("the case has no boolean 'valid'")?;
     let before = doc.clone();
@@ -104,4 +100,16 @@ fn check_patch(group: &Value, case: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Fails with every collected failure at once.
+fn report(category: &Category, total: usize, failures: &[String]) {
+    assert!(total > 0, "no cases in {}", category.file);
+    assert!(
+        failures.is_empty(),
+        "{} of {total} cases in {} failed:\n{}",
+        failures.len(),
+        category.file,
+        failures.join("\n")
+    );
 }

@@ -10,9 +10,9 @@ use kres_datamodel::parse::{parse_document, parse_yaml};
 use kres_datamodel::{ConfigError, KresConfig, ValidationError, ValidationErrors, ValidationOptions};
 use serde_json::Value;
 
-use crate::compare::{lookup, matches, path_within, splice};
+use super::compare::{lookup, matches, path_within, splice};
+use super::typed::{self, Ty};
 use crate::data::{Case, Category};
-use crate::typed::{self, Ty};
 
 /// The case fields the harness understands. Any other field fails the case, so that a new kind of expectation
 /// cannot be skipped silently.

@@ -8,8 +8,8 @@ use std::process::Command;
 use kres_datamodel::parse::parse_document;
 use serde_json::{Value, json};
 
+use super::runner::valid_documents;
 use crate::data::example_configs;
-use crate::runner::valid_documents;
 
 /// A fresh directory under the temp dir, removed on drop.
 struct TempDir(PathBuf);

@@ -6,48 +6,11 @@ mod golden;
 mod hostile;
 mod kresd;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kres_datamodel::lua::{RenderTarget, render};
 use kres_datamodel::parse::parse_document;
 use kres_datamodel::{KresConfig, SystemFacts, ValidationOptions, validate};
-
-/// The example configurations of the repository (`etc/config/examples/`).
-pub fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc/config/examples")
-}
-
-/// The example configurations that must validate: every `config.*.yaml` but the old-format `config.old-format*`.
-pub fn examples() -> Vec<PathBuf> {
-    let dir = examples_dir();
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.expect("readable directory entry").path())
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name.starts_with("config.") && name.ends_with(".yaml") && !name.starts_with("config.old-format")
-        })
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no example configs in {}", dir.display());
-    files
-}
-
-/// The feature configs of this test suite (`tests/golden/configs/*.yaml`), one or more per section.
-pub fn feature_configs() -> Vec<PathBuf> {
-    let dir = feature_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.expect("readable directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    files
-}
-
-pub fn feature_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/configs")
-}
 
 /// Validates YAML/JSON text (non-strict, fixed system facts); relative paths resolve against `resolve_root`.
 #[track_caller]

@@ -4,7 +4,7 @@
 //! Case counts are bounded for CI: 256 per property unless `PROPTEST_CASES` says otherwise (bench/fuzz.sh runs
 //! them with a large count). A hang is caught by nextest's timeout.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use kres_datamodel::json_patch::{apply_patch, json_equal, parse_json_strict};
 use kres_datamodel::json_pointer::JsonPointer;
@@ -12,6 +12,8 @@ use kres_datamodel::parse::{parse_document, parse_yaml};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{Value, json};
+
+use crate::data::{examples_dir, feature_dir};
 
 /// `PROPTEST_CASES` (default 256) cases, no persistence files in the source tree.
 fn config() -> Config {
@@ -74,9 +76,8 @@ fn op(name: &str, path: &JsonPointer, value: Option<&Value>, from: Option<&JsonP
 
 /// The files every mutation starts from: the example configurations and the feature configs of the Lua tests.
 fn corpus() -> Vec<(PathBuf, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    for dir in [root.join("../../etc/config/examples"), root.join("tests/golden/configs")] {
+    for dir in [examples_dir(), feature_dir()] {
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
         for entry in entries {
             let path = entry.expect("a directory entry").path();

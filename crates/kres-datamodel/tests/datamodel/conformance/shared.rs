@@ -7,9 +7,9 @@
 
 use std::path::PathBuf;
 
-use crate::check_examples;
+use super::check_examples;
+use super::runner::{CATEGORIES, run_cases};
 use crate::data::{self, Category, configs_in};
-use crate::runner::{CATEGORIES, run_cases};
 
 /// The shared directory, or `None` after printing the skip line.
 fn shared_or_skip(test: &str) -> Option<PathBuf> {

@@ -3,9 +3,10 @@
 //! `tests/golden/<golden name>.{worker,policy-loader}.lua`. Regenerate with
 //! `KRES_UPDATE_GOLDEN=1 cargo xtask test -p kres-datamodel -E 'test(golden)'`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::{config_name, examples, feature_configs, feature_dir, load_file, render_both};
+use super::{config_name, load_file, render_both};
+use crate::data::{feature_configs, feature_dir, golden_dir, valid_examples};
 
 /// Examples are rendered as if their file were `/etc/knot-resolver/config.yaml`, so relative paths (the
 /// `blocklist.rpz` of the ISP and local-data examples) do not depend on where the checkout is.
@@ -14,10 +15,6 @@ const EXAMPLE_ROOT: &str = "/etc/knot-resolver";
 /// Feature configs resolve relative paths against their own directory (they read script files from there); the
 /// directory is replaced by this placeholder in the golden files.
 const FEATURE_DIR_PLACEHOLDER: &str = "@FEATURE_CONFIG_DIR@";
-
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
 
 /// Whether to rewrite the golden files: `KRES_UPDATE_GOLDEN=1` (passed into the sid root by `cargo xtask test`) or
 /// `UPDATE_GOLDEN=1` (a plain `cargo test` on the host).
@@ -63,7 +60,7 @@ fn check_config(name: &str, worker: &str, loader: &str, problems: &mut Vec<Strin
 #[test]
 fn examples_match_golden_files() {
     let mut problems = Vec::new();
-    for path in examples() {
+    for path in valid_examples() {
         let config = load_file(&path, Path::new(EXAMPLE_ROOT));
         let (worker, loader) = render_both(&config);
         check_config(&format!("example.{}", config_name(&path)), &worker, &loader, &mut problems);
@@ -93,7 +90,7 @@ fn feature_configs_match_golden_files() {
 #[test]
 fn every_golden_file_belongs_to_a_config() {
     let mut expected: Vec<String> = Vec::new();
-    for path in examples() {
+    for path in valid_examples() {
         expected.push(format!("example.{}", config_name(&path)));
     }
     for path in feature_configs() {

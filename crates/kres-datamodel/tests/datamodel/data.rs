@@ -1,4 +1,6 @@
-//! Locating and loading the test data: the conformance case files and the example configurations.
+//! The one place that knows where the test data is: the conformance case files (`tests/data/conformance/`), the
+//! example configurations (`etc/config/examples/`), the feature configs and golden files of the Lua tests
+//! (`tests/golden/`) and the optional shared data directory; and how the case files are read.
 
 use std::path::{Path, PathBuf};
 
@@ -6,7 +8,7 @@ use serde_json::Value;
 
 /// The repository root (`file` cases are relative to it).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+    crate_dir().join("../..")
 }
 
 /// The project's shared data directory, for the optional extra checks against it: `$KRES_SHARED_DIR` if set, else
@@ -19,14 +21,29 @@ pub fn shared_dir() -> Option<PathBuf> {
     dir.join("reference").is_dir().then_some(dir)
 }
 
+/// This crate's directory.
+fn crate_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
 /// The conformance case files, in this repository (`tests/data/conformance/`).
 pub fn conformance_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/conformance"))
+    crate_dir().join("tests/data/conformance")
 }
 
 /// The example configurations, in this repository (`etc/config/examples/`).
 pub fn examples_dir() -> PathBuf {
     repo_root().join("etc/config/examples")
+}
+
+/// The golden Lua files (`tests/golden/`).
+pub fn golden_dir() -> PathBuf {
+    crate_dir().join("tests/golden")
+}
+
+/// The feature configs of the Lua tests (`tests/golden/configs/`), one or more per section.
+pub fn feature_dir() -> PathBuf {
+    golden_dir().join("configs")
 }
 
 /// The directory `file` cases are relative to: the repository root.
@@ -144,4 +161,21 @@ pub fn configs_in(dir: &Path, valid: impl Fn(&str) -> bool) -> Vec<(PathBuf, boo
         .collect();
     out.sort();
     out
+}
+
+/// The example configurations that must validate: every `config.*.yaml` but the old-format `config.old-format*`.
+pub fn valid_examples() -> Vec<PathBuf> {
+    example_configs().into_iter().filter_map(|(path, valid)| valid.then_some(path)).collect()
+}
+
+/// The feature configs (`tests/golden/configs/*.yaml`), sorted.
+pub fn feature_configs() -> Vec<PathBuf> {
+    let dir = feature_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
 }

@@ -6,12 +6,12 @@
 //! was expected, what the datamodel did, every error with its path). There is no list of tolerated failures.
 
 mod compare;
-mod data;
 mod jsonschema;
 mod runner;
 mod shared;
 mod typed;
 
+use crate::data;
 use runner::run_category;
 
 #[test]
