@@ -68,8 +68,7 @@ mod tests {
 
     #[test]
     fn user_names_come_from_the_passwd_file() {
-        let dir = std::env::temp_dir().join(format!("kres-startup-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = kres_test_support::TempDir::new("startup");
         let passwd = dir.join("passwd");
         std::fs::write(
             &passwd,
@@ -80,7 +79,6 @@ mod tests {
         assert_eq!(user_name(&passwd, 998).as_deref(), Some("knot-resolver"));
         assert_eq!(user_name(&passwd, 4242), None);
         assert_eq!(user_name(&dir.join("missing"), 0), None);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,20 +1,20 @@
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A fresh directory, removed with everything in it when dropped.
+/// A fresh directory, removed with everything in it when dropped: a `tempfile::TempDir` with this project's
+/// naming and the `KRES_TEST_KEEP=1` escape hatch.
 ///
-/// It lives under `std::env::temp_dir()` (`/tmp` inside the sid root) with a short per-process unique name,
-/// `kres-<pid>-<n>-<tag>`, so unix socket paths inside it stay well below the 108-byte `sun_path` limit.
-/// Set `KRES_TEST_KEEP=1` to keep the directories of a run for inspection.
+/// It lives under `std::env::temp_dir()` (`/tmp` inside the sid root) with a short random name,
+/// `kres-<tag>-XXXXXX`, so unix socket paths inside it stay well below the 108-byte `sun_path` limit. It is
+/// created with mode 0755 (as `mkdir` with the usual umask would), not tempfile's 0700, so a process that dropped
+/// its privileges can still reach files inside. Set `KRES_TEST_KEEP=1` to keep the directories of a run for
+/// inspection.
 #[derive(Debug)]
 pub struct TempDir {
-    path: PathBuf,
+    dir: tempfile::TempDir,
     keep: bool,
 }
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl TempDir {
     /// Creates a new directory; `tag` (a short word, e.g. `"kresd"`) makes it recognisable.
@@ -22,29 +22,24 @@ impl TempDir {
     /// # Panics
     /// When the directory cannot be created.
     pub fn new(tag: &str) -> TempDir {
-        let base = std::env::temp_dir();
-        loop {
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-            let name = format!("kres-{}-{n}-{:x}-{tag}", std::process::id(), nanos & 0xfff);
-            let path = base.join(name);
-            match fs::create_dir(&path) {
-                Ok(()) => {
-                    let keep = std::env::var_os("KRES_TEST_KEEP").is_some_and(|v| v != "0" && !v.is_empty());
-                    return TempDir { path, keep };
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => panic!("cannot create a temporary directory {}: {e}", path.display()),
-            }
-        }
+        let prefix = format!("kres-{tag}-");
+        let mut dir = tempfile::Builder::new()
+            .prefix(&prefix)
+            .rand_bytes(6)
+            .permissions(fs::Permissions::from_mode(0o755))
+            .tempdir_in(std::env::temp_dir())
+            .unwrap_or_else(|e| panic!("cannot create a temporary directory {prefix}* in /tmp: {e}"));
+        let keep = std::env::var_os("KRES_TEST_KEEP").is_some_and(|v| v != "0" && !v.is_empty());
+        dir.disable_cleanup(keep);
+        TempDir { dir, keep }
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.dir.path()
     }
 
     pub fn join(&self, name: impl AsRef<Path>) -> PathBuf {
-        self.path.join(name)
+        self.dir.path().join(name)
     }
 
     /// Writes `contents` to `name` inside the directory and returns the file's path.
@@ -52,7 +47,7 @@ impl TempDir {
     /// # Panics
     /// When the file cannot be written.
     pub fn write(&self, name: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.path.join(name);
+        let path = self.join(name);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).unwrap_or_else(|e| panic!("cannot create {}: {e}", parent.display()));
         }
@@ -63,22 +58,22 @@ impl TempDir {
     /// Keeps the directory after drop (prints its path); for debugging a failing test.
     pub fn keep(&mut self) -> &Path {
         self.keep = true;
-        &self.path
+        self.dir.disable_cleanup(true);
+        self.dir.path()
     }
 }
 
 impl AsRef<Path> for TempDir {
     fn as_ref(&self) -> &Path {
-        &self.path
+        self.path()
     }
 }
 
 impl Drop for TempDir {
+    /// Says where a kept directory is; `tempfile::TempDir` removes the others when it is dropped after this.
     fn drop(&mut self) {
         if self.keep {
-            eprintln!("kres-test-support: keeping {}", self.path.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.path);
+            eprintln!("kres-test-support: keeping {}", self.path().display());
         }
     }
 }

@@ -85,8 +85,7 @@ mod tests {
 
     #[test]
     fn sender_pid_comes_from_the_kernel() {
-        let dir = std::env::temp_dir().join(format!("kres-notify-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = kres_test_support::TempDir::new("notify");
         let path = dir.join("n.sock");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
@@ -102,6 +101,5 @@ mod tests {
             drop(socket);
             NotifySocket::bind(&path).unwrap();
         });
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

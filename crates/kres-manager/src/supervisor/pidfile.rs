@@ -108,16 +108,10 @@ fn owner(path: &Path, me: u32) -> Owner {
 mod tests {
     use super::*;
 
-    fn temp_dir(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("kres-pidfile-{}-{tag}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn lock_refuse_and_take_over() {
-        let dir = temp_dir("lock");
+        let tmp = kres_test_support::TempDir::new("pidfile");
+        let dir = tmp.path().to_path_buf();
         let path = dir.join(PID_FILE);
         {
             let _lock = PidFile::acquire(&dir).unwrap();
@@ -148,6 +142,5 @@ mod tests {
         fs::write(&path, "1\n").unwrap();
         drop(lock);
         assert!(path.exists());
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

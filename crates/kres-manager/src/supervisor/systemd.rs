@@ -83,8 +83,8 @@ mod tests {
 
     #[test]
     fn sends_to_paths_and_abstract_sockets() {
-        let path = std::env::temp_dir().join(format!("kres-systemd-{}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&path);
+        let dir = kres_test_support::TempDir::new("systemd");
+        let path = dir.join("notify.sock");
         let server = UnixDatagram::bind(&path).unwrap();
         Systemd::connect(path.to_str().unwrap()).unwrap().notify("READY=1\nSTATUS=Ready");
         let mut buf = [0u8; 100];

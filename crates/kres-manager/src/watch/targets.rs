@@ -137,8 +137,8 @@ mod tests {
 
     #[test]
     fn fingerprints_see_in_place_writes_renames_and_deletion() {
-        let dir = std::env::temp_dir().join(format!("kres-watch-fp-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = kres_test_support::TempDir::new("watch-fp");
+        let dir = tmp.path().to_path_buf();
         let file = dir.join("zone.rpz");
         std::fs::write(&file, "a").unwrap();
         let first = Fingerprint::of(&file).expect("exists");
@@ -156,6 +156,5 @@ mod tests {
         std::fs::write(dir.join("tmp2"), "x").unwrap();
         assert!(Fingerprint::of(&file).is_some(), "followed link");
         assert!(directories(&[Target::Rpz { file: file.clone() }]).contains(&dir));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -2,36 +2,14 @@
 //! the schema itself is valid (`check_schema`), it accepts every valid example and every valid conformance
 //! document, and it rejects the old-format `config.old-format*` examples (`etc/config/examples/`).
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kres_datamodel::parse::parse_document;
+use kres_test_support::TempDir;
 use serde_json::{Value, json};
 
 use super::runner::valid_documents;
 use crate::data::example_configs;
-
-/// A fresh directory under the temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 const CHECKER: &str = r#"
 import json, sys
@@ -68,7 +46,7 @@ sys.exit(1 if failed else 0)
 
 #[test]
 fn json_schema_checked_by_python_jsonschema() {
-    let dir = TempDir::new("kres-schema-check");
+    let dir = TempDir::new("schema-check");
     let schema_file = dir.path().join("schema.json");
     let cases_file = dir.path().join("instances.json");
     let schema = kres_datamodel::json_schema();

@@ -9,6 +9,7 @@ use std::path::Path;
 use kres_datamodel::lua::{RenderError, RenderTarget, render};
 use kres_datamodel::node::Node;
 use kres_datamodel::{KresConfig, SystemFacts, ValidationOptions, validate};
+use kres_test_support::TempDir;
 use serde_json::{Value, json};
 
 /// Every way out of a Lua string literal or comment on one line, each followed by the injected code.
@@ -211,17 +212,13 @@ fn lua_script_is_the_only_raw_text() {
 
 #[test]
 fn script_files_are_rendered_by_contents() {
-    let dir = std::env::temp_dir().join(format!("kres-lua-script-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("w.lua"), "worker_marker = 1\n").expect("write");
-    std::fs::write(dir.join("p.lua"), "policy_marker = 2").expect("write");
+    let dir = TempDir::new("lua-script");
     let config = load_json(&json!({"lua": {
-        "script-file": dir.join("w.lua").display().to_string(),
-        "policy-script-file": dir.join("p.lua").display().to_string(),
+        "script-file": dir.write("w.lua", "worker_marker = 1\n").display().to_string(),
+        "policy-script-file": dir.write("p.lua", "policy_marker = 2").display().to_string(),
     }}));
     let worker = render(&config, RenderTarget::Worker).expect("worker");
     let loader = render(&config, RenderTarget::PolicyLoader).expect("policy-loader");
-    std::fs::remove_dir_all(&dir).ok();
     assert!(worker.contains("\nworker_marker = 1\n"), "{worker}");
     assert!(loader.contains("\npolicy_marker = 2\n") && loader.trim_end().ends_with("quit()"), "{loader}");
     assert!(!worker.contains("policy_marker") && !loader.contains("worker_marker"));
