@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kres_datamodel::json_patch;
 use kres_datamodel::node::Node;
@@ -17,11 +17,8 @@ use super::processes::{self, GC_ID, ProcessError, Processes, STOP_TIMEOUT};
 use super::state::{
     ApplyError, ApplyOutcome, ApplyRequest, ApplyResult, Command, Edit, SelfMetrics, Snapshot, WorkerInfo,
 };
-use super::{LoadedConfig, control, load_config};
+use super::{LoadedConfig, kresd, load_config};
 use crate::watch::Fingerprint;
-
-/// How long a control-socket command may take.
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The configuration in force and what was rendered from it.
 pub(super) struct Current {
@@ -342,7 +339,7 @@ impl Actor {
     /// (hung, or stopped) would go on serving the old rules: it is replaced by a new worker running `lua`, which
     /// opens the new database.
     async fn reset_rules(&mut self, lua: &str, etag: &str) {
-        for instance in self.command_all("require('ffi').C.kr_rules_reset()").await {
+        for instance in self.command_all(&kresd::Command::RulesReset).await {
             tracing::error!("worker {instance} did not reload the rules; replacing it");
             let fresh = self.procs.free_instance();
             match self.procs.start_worker(fresh, lua, etag).await {
@@ -377,26 +374,17 @@ impl Actor {
             tracing::error!("TLS cert files failed: cert-file {} file don't exist", key.display());
         } else {
             tracing::info!("TLS cert files reload triggered");
-            let lua = format!(
-                "net.tls({}, {})",
-                kres_datamodel::lua::escape::quote(&cert.display()),
-                kres_datamodel::lua::escape::quote(&key.display())
-            );
-            self.command_all(&lua).await;
+            self.command_all(&kresd::Command::TlsReload { cert: cert.path(), key: key.path() }).await;
         }
     }
 
-    /// Runs `lua` in every worker; returns the workers it failed in.
-    async fn command_all(&self, lua: &str) -> Vec<u32> {
-        let rundir = self.current.config.rundir.path().to_path_buf();
-        let calls = self.procs.workers.keys().map(|i| {
-            let socket = rundir.join("control").join(i.to_string());
-            async move { (*i, control::command(&socket, lua, CONTROL_TIMEOUT).await) }
-        });
+    /// Runs `command` in every worker; returns the workers it failed in.
+    async fn command_all(&self, command: &kresd::Command<'_>) -> Vec<u32> {
+        let rundir = self.current.config.rundir.path();
         let mut failed = Vec::new();
-        for (instance, result) in super::join_all(calls.collect()).await {
+        for (instance, result) in kresd::run_all(rundir, self.procs.workers.keys().copied(), command).await {
             if let Err(e) = result {
-                tracing::error!("worker {instance}: '{lua}' failed: {e}");
+                tracing::error!("worker {instance}: '{}' failed: {e}", command.lua());
                 failed.push(instance);
             }
         }

@@ -2,11 +2,13 @@
 //! supervisor, and reacts to signals and process events. One task owns the running state.
 
 mod apply;
-pub mod control;
 pub mod controller;
-pub mod drain;
+pub mod kresd;
 pub mod processes;
 pub mod state;
+
+// The control-socket protocol and the drain, under their former paths (the daemon tests use them).
+pub use kresd::{control, drain};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -272,7 +274,7 @@ async fn bring_up(
         procs.ensure_gc(config, &loaded.generation).await?;
         return Ok(());
     }
-    processes::clean_stale_files(&procs.rundir);
+    kresd::remove_stale_control_sockets(&procs.rundir);
     procs.run_policy_loader(config, &loaded.generation).await?;
     let lua = kres_datamodel::lua::render_worker(config).map_err(|e| processes::ProcessError::Render(e.to_string()))?;
     procs.scale_workers(config.workers.count, &lua, &loaded.generation).await?;

@@ -3,7 +3,7 @@
 //! pipeline.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use kres_datamodel::KresConfig;
@@ -196,9 +196,9 @@ impl<C: Controller> Processes<C> {
     }
 
     /// Takes worker N out of the load balancing before it is stopped and waits until it has answered what it
-    /// was sent (UDP, TCP, DoT, DoH), so that no query is lost: see [`super::drain`].
+    /// was sent (UDP, TCP, DoT, DoH), so that no query is lost: see [`super::kresd::drain`].
     pub async fn drain(&self, instance: u32) {
-        super::drain::drain(&self.rundir.join("control").join(instance.to_string()), instance).await;
+        super::kresd::drain(&self.rundir, instance).await;
     }
 
     /// Starts workers until `count` run (all at once), or stops the highest-numbered ones.
@@ -260,7 +260,7 @@ impl<C: Controller> Processes<C> {
             notify: true,
             wait: WaitFor::Ready { timeout_ms: worker_ready_timeout().as_millis() as u64 },
             restart: Restart::OnFailure { max_retries: WORKER_MAX_RETRIES },
-            cleanup: vec![format!("control/{instance}")],
+            cleanup: vec![super::kresd::control_socket_relative(instance)],
             generation: generation.to_owned(),
         };
         match self.controller.spawn(spec).await {
@@ -323,15 +323,6 @@ pub fn gc_argv(program: &str, config: &KresConfig) -> Vec<String> {
         argv.push("-n".into());
     }
     argv
-}
-
-/// Removes leftovers of a previous run that a new cold start must not reuse (stale control sockets).
-pub fn clean_stale_files(rundir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(rundir.join("control")) {
-        for e in entries.flatten() {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! [`Command`]s applied one at a time, and reads come from the latest published [`Snapshot`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kres_datamodel::json_pointer::JsonPointer;
 use kres_datamodel::{KresConfig, ValidationErrors};
@@ -208,18 +207,15 @@ impl ManagerHandle {
         let _ = self.commands.send(Command::Stop).await;
     }
 
-    /// Runs Lua in every worker concurrently (control sockets); one result per worker.
+    /// Runs a runtime command in every worker concurrently (control sockets); one result per worker.
     pub async fn command_workers(
         &self,
-        lua: &str,
-        timeout: Duration,
-    ) -> Vec<(WorkerInfo, Result<serde_json::Value, super::control::ControlError>)> {
+        command: &super::kresd::Command<'_>,
+    ) -> Vec<(WorkerInfo, Result<serde_json::Value, super::kresd::ControlError>)> {
         let snapshot = self.snapshot();
-        let rundir = snapshot.config.rundir.path().to_path_buf();
-        let calls = snapshot.workers.iter().map(|w| {
-            let socket = rundir.join("control").join(w.instance.to_string());
-            async move { (w.clone(), super::control::command(&socket, lua, timeout).await) }
-        });
-        super::join_all(calls.collect()).await
+        let results =
+            super::kresd::run_all(snapshot.config.rundir.path(), snapshot.workers.iter().map(|w| w.instance), command)
+                .await;
+        snapshot.workers.iter().cloned().zip(results.into_iter().map(|(_, r)| r)).collect()
     }
 }

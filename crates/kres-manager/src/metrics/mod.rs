@@ -4,16 +4,12 @@
 
 mod prometheus;
 
-use std::time::Duration;
-
 use kres_datamodel::config::MetricsMode;
 use serde_json::{Map, Value};
 
+use crate::manager::kresd::{Command, Stats};
 use crate::manager::state::ManagerHandle;
 pub use prometheus::{CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE, to_prometheus};
-
-/// How long a worker may take to return its statistics (a scrape must not hang on one stuck worker).
-const COLLECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The statistics of one worker (`None`: it did not answer, or metrics are `manager-only`).
 #[derive(Debug, Clone, PartialEq)]
@@ -32,13 +28,13 @@ pub async fn collect(handle: &ManagerHandle) -> Vec<WorkerStats> {
     let snapshot = handle.snapshot();
     let lua = match snapshot.config.monitoring.metrics {
         MetricsMode::ManagerOnly => None,
-        MetricsMode::Lazy => Some("collect_lazy_statistics()"),
-        MetricsMode::Always => Some("collect_statistics()"),
+        MetricsMode::Lazy => Some(Command::Stats(Stats::Lazy)),
+        MetricsMode::Always => Some(Command::Stats(Stats::Always)),
     };
     let mut out: Vec<WorkerStats> = match lua {
         None => snapshot.workers.iter().map(|w| WorkerStats { instance: w.instance, stats: None }).collect(),
         Some(lua) => handle
-            .command_workers(lua, COLLECT_TIMEOUT)
+            .command_workers(&lua)
             .await
             .into_iter()
             .map(|(worker, result)| {

@@ -1,23 +1,17 @@
 //! `POST /cache/clear` (reference-manager.md §1.5): the body is validated here (every error with its path), rendered
 //! to `cache.clear(...)` Lua and run in one worker (the workers share the cache); the answer is kresd's result.
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kres_datamodel::lua::escape::quote;
 use kres_datamodel::types::DomainName;
 use serde_json::Value;
 
 use super::errors::ApiError;
 use super::{AppState, body};
-use crate::manager::control::{self, ControlError};
-
-/// Clearing a large cache subtree takes a while.
-const CLEAR_TIMEOUT: Duration = Duration::from_secs(60);
+use crate::manager::kresd::{self, ControlError};
 
 /// The record types kresd knows by name (`kres.type`, /usr/lib/knot-resolver/kres.lua).
 const RR_TYPES: &[&str] = &[
@@ -160,16 +154,14 @@ impl CacheClear {
         if errors.is_empty() { Ok(request) } else { Err(errors.join("\n")) }
     }
 
-    /// `cache.clear(name, exact_name, rr_type, chunk_size)`, as the reference renders it.
-    pub fn lua(&self) -> String {
-        let name = self.name.as_ref().map_or("nil".to_owned(), |n| quote(n.punycode()));
-        let rr_type = match self.rr_type {
-            Some(t) if t.bytes().all(|b| b.is_ascii_alphanumeric()) => format!("kres.type.{t}"),
-            Some(t) => format!("kres.type[{}]", quote(t)),
-            None => "nil".to_owned(),
-        };
-        let chunk = if self.exact_name { "nil".to_owned() } else { self.chunk_size.to_string() };
-        format!("cache.clear({name}, {}, {rr_type}, {chunk})", self.exact_name)
+    /// The runtime command: `cache.clear(name, exact_name, rr_type, chunk_size)`, as the reference renders it.
+    pub fn command(&self) -> kresd::Command<'_> {
+        kresd::Command::CacheClear {
+            name: self.name.as_ref().map(|n| n.punycode()),
+            exact_name: self.exact_name,
+            rr_type: self.rr_type,
+            chunk_size: if self.exact_name { None } else { Some(self.chunk_size) },
+        }
     }
 }
 
@@ -195,10 +187,9 @@ async fn run(app: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejec
     let Some(worker) = snapshot.workers.iter().min_by_key(|w| w.instance) else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no kresd worker is running to clear the cache"));
     };
-    let socket = snapshot.config.rundir.path().join("control").join(worker.instance.to_string());
-    let lua = request.lua();
-    tracing::debug!("clearing the cache in worker {}: {lua}", worker.instance);
-    control::command(&socket, &lua, CLEAR_TIMEOUT).await.map_err(|e| match e {
+    let command = request.command();
+    tracing::debug!("clearing the cache in worker {}: {}", worker.instance, command.lua());
+    kresd::run(snapshot.config.rundir.path(), worker.instance, &command).await.map_err(|e| match e {
         ControlError::Lua(message) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("kresd (worker {}) failed to clear the cache: {message}", worker.instance),
@@ -214,7 +205,7 @@ mod tests {
     use super::*;
 
     fn lua(v: Value) -> String {
-        CacheClear::parse(&v).unwrap().lua()
+        CacheClear::parse(&v).unwrap().command().lua()
     }
 
     #[test]

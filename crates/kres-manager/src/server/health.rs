@@ -9,8 +9,9 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kres_datamodel::KresConfig;
+use kres_datamodel::api::http::content_type;
+use kres_datamodel::api::status::{self, DnsProbe, Readiness, WorkerProbe};
 use kres_datamodel::config::{Endpoint, ListenKind};
-use serde::Serialize;
 use tokio::net::UdpSocket;
 
 use super::AppState;
@@ -20,46 +21,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) async fn healthz(State(app): State<AppState>) -> Response {
     let generation = app.handle().snapshot().generation;
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("alive (generation {generation})\n"),
-    )
-        .into_response()
-}
-
-#[derive(Debug, Serialize)]
-struct Readiness {
-    ready: bool,
-    /// Workers configured (`/workers`).
-    configured: usize,
-    workers: Vec<WorkerProbe>,
-    /// The DNS probe (absent when no plain-DNS listener has an IP address).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dns: Option<DnsProbe>,
-    /// Problems not tied to one worker.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    reasons: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct WorkerProbe {
-    id: String,
-    pid: u32,
-    ready: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct DnsProbe {
-    target: String,
-    ready: bool,
-    /// The answer's RCODE, or why there was none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rcode: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type::TEXT)], status::alive(generation)).into_response()
 }
 
 pub(super) async fn readyz(State(app): State<AppState>) -> Response {
@@ -73,11 +35,11 @@ pub(super) async fn readyz(State(app): State<AppState>) -> Response {
     let dns = async {
         let target = dns_target(&snapshot.config)?;
         Some(match dns_probe(target).await {
-            Ok(rcode) => DnsProbe { target: target.to_string(), ready: true, rcode: Some(rcode), reason: None },
+            Ok(rcode) => DnsProbe { target: target.to_string(), ready: true, rcode: Some(rcode.to_owned()), reason: None },
             Err(reason) => DnsProbe { target: target.to_string(), ready: false, rcode: None, reason: Some(reason) },
         })
     };
-    let (results, dns) = tokio::join!(app.handle().command_workers("worker.id", PROBE_TIMEOUT), dns);
+    let (results, dns) = tokio::join!(app.handle().command_workers(&crate::manager::kresd::Command::WorkerId), dns);
     let mut workers: Vec<WorkerProbe> = results
         .into_iter()
         .map(|(worker, result)| {
@@ -99,7 +61,7 @@ pub(super) async fn readyz(State(app): State<AppState>) -> Response {
     let ready = reasons.is_empty() && workers.iter().all(|w| w.ready) && dns.as_ref().is_none_or(|d| d.ready);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = super::pretty_json(&Readiness { ready, configured, workers, dns, reasons });
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    (status, [(header::CONTENT_TYPE, content_type::JSON)], body).into_response()
 }
 
 /// The first plain-DNS listener with an IP address (a wildcard address is probed on loopback).

@@ -42,7 +42,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::manager::control::ControlError;
+use crate::manager::kresd::{self, ControlError};
 use crate::manager::state::{ApplyError, ManagerHandle};
 pub use targets::{Fingerprint, Target, directories, targets};
 
@@ -52,8 +52,6 @@ pub const DEBOUNCE: Duration = Duration::from_secs(1);
 pub const MAX_DELAY: Duration = Duration::from_secs(10);
 /// How often missing files (and directories that could not be watched) are looked for.
 pub const MISSING_POLL: Duration = Duration::from_secs(2);
-/// How long one worker may take for `net.tls(...)` (kresd needs a few milliseconds).
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The running watcher task; stopped with [`WatchTask::stop`] (or when the manager's snapshots end).
 pub struct WatchTask {
@@ -291,10 +289,9 @@ fn missing(target: &Target) -> String {
 
 /// Sends the new certificate files to every worker.
 async fn reload_tls(handle: &ManagerHandle, cert: &Path, key: &Path) {
-    use kres_datamodel::lua::escape::quote;
     tracing::info!("TLS cert files reload triggered");
-    let lua = format!("net.tls({}, {})", quote(&cert.to_string_lossy()), quote(&key.to_string_lossy()));
-    let results = handle.command_workers(&lua, CONTROL_TIMEOUT).await;
+    let command = kresd::Command::TlsReload { cert, key };
+    let results = handle.command_workers(&command).await;
     let mut failed = 0;
     for (worker, result) in &results {
         if let Err(e) = result {
@@ -319,7 +316,7 @@ async fn reload_tls(handle: &ManagerHandle, cert: &Path, key: &Path) {
         }
     }
     if failed == 0 {
-        tracing::info!("Sending '{lua}' command to reload watched files has finished");
+        tracing::info!("Sending '{}' command to reload watched files has finished", command.lua());
     } else {
         tracing::error!(
             "{failed} of {} worker(s) refused the new TLS certificate files; fix the files (a certificate and its \

@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::control;
+use super::Command;
 
 /// How long a drained worker may take to finish the queries it has in flight before it is stopped. Queued
 /// datagrams are read within microseconds; this covers answers that wait for an upstream. kresd's own internal
@@ -188,24 +188,22 @@ impl Progress {
     }
 }
 
-/// Takes the worker with control socket `socket` out of the load balancing and waits until it has finished
-/// what it was sent (bounded; see the module documentation). Never fails: a worker that cannot be drained is
-/// stopped as before.
-pub async fn drain(socket: &Path, instance: u32) {
+/// Takes worker `instance` of `rundir` out of the load balancing and waits until it has finished what it was
+/// sent (bounded; see the module documentation). Never fails: a worker that cannot be drained is stopped as
+/// before.
+pub async fn drain(rundir: &Path, instance: u32) {
     check_tcp_migration();
-    let timeout = Duration::from_secs(2);
-    match control::command(socket, DRAIN_LUA, timeout).await {
+    match super::run(rundir, instance, &Command::Drain).await {
         Ok(n) => tracing::debug!("worker {instance}: listening sockets taken out of load balancing: {n}"),
         Err(e) => {
             tracing::warn!("worker {instance}: cannot drain before stopping: {e}");
             return;
         }
     }
-    let poll = poll_lua();
     let started = tokio::time::Instant::now();
     let mut progress = Progress::default();
     loop {
-        let (inflight, busy) = match control::command(socket, &poll, timeout).await {
+        let (inflight, busy) = match super::run(rundir, instance, &Command::DrainPoll).await {
             Ok(v) => (v["inflight"].as_u64(), v["busy"].as_u64().unwrap_or(0)),
             Err(e) => {
                 tracing::debug!("worker {instance}: cannot read its queries in flight: {e}");
