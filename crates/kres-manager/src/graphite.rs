@@ -26,7 +26,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 
-use crate::manager::state::{ManagerHandle, Snapshot};
+use crate::manager::handle::{ManagerHandle, Snapshot};
 
 /// The largest UDP datagram sent (fits a 1500-byte MTU with IPv6 and UDP headers).
 pub const UDP_PAYLOAD: usize = 1400;

@@ -88,9 +88,11 @@ pub struct SpawnSpec {
     /// Files to remove before every (re)start, relative to the rundir (e.g. a stale `control/0` socket).
     #[serde(default)]
     pub cleanup: Vec<String>,
-    /// Opaque label of the configuration the process runs (the manager's config generation), returned by
-    /// `list` so that a restarted manager knows what its adopted workers run.
-    pub generation: String,
+    /// Opaque label of the configuration the process runs (the manager puts the configuration's ETag here),
+    /// returned by `list` so that a restarted manager knows what its adopted workers run. Its wire name stays
+    /// `generation`, so that a manager and a supervisor of the previous version understand each other.
+    #[serde(rename = "generation")]
+    pub etag: String,
 }
 
 /// A supervised child as the supervisor sees it.
@@ -101,7 +103,9 @@ pub struct ProcInfo {
     /// The current PID (0 when not running).
     pub pid: u32,
     pub status: ProcStatus,
-    pub generation: String,
+    /// The [`SpawnSpec::etag`] it was started with (wire name `generation`, like there).
+    #[serde(rename = "generation")]
+    pub etag: String,
     /// How many times the supervisor restarted it after unexpected exits.
     pub restarts: u32,
     /// Exit code or `signal N` of the last exit, if any.

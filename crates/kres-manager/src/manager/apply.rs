@@ -13,10 +13,10 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::controller::{Controller, SupervisorClient};
-use super::processes::{self, GC_ID, ProcessError, Processes, STOP_TIMEOUT};
-use super::state::{
+use super::handle::{
     ApplyError, ApplyOutcome, ApplyRequest, ApplyResult, Command, Edit, SelfMetrics, Snapshot, WorkerInfo,
 };
+use super::processes::{self, GC_ID, ProcessError, Processes, STOP_TIMEOUT};
 use super::{LoadedConfig, kresd, load_config};
 use crate::watch::Fingerprint;
 
@@ -54,7 +54,7 @@ impl Current {
         Ok(Current {
             raw: loaded.raw,
             config: loaded.config,
-            etag: loaded.generation,
+            etag: loaded.etag,
             worker_lua,
             policy_lua,
             gc_argv,

@@ -3,9 +3,9 @@
 
 mod apply;
 pub mod controller;
+pub mod handle;
 pub mod kresd;
 pub mod processes;
-pub mod state;
 
 // The control-socket protocol and the drain, under their former paths (the daemon tests use them).
 pub use kresd::{control, drain};
@@ -29,16 +29,16 @@ pub const EXIT_FATAL: i32 = crate::protocol::MANAGER_EXIT_FATAL;
 pub struct LoadedConfig {
     pub raw: serde_json::Value,
     pub config: KresConfig,
-    /// The configuration generation (its ETag).
-    pub generation: String,
+    /// ETag of `raw`.
+    pub etag: String,
 }
 
 /// Reads and validates the configuration files (strict: paths must exist).
 pub fn load_config(files: &[PathBuf]) -> Result<LoadedConfig, ConfigError> {
     let (raw, config) = kres_datamodel::load_files(files, true, SystemFacts::from_system())?;
     let raw = raw.to_json();
-    let generation = kres_datamodel::etag::etag(&raw);
-    Ok(LoadedConfig { raw, config, generation })
+    let etag = kres_datamodel::etag::etag(&raw);
+    Ok(LoadedConfig { raw, config, etag })
 }
 
 /// Runs the manager process; returns its exit code.
@@ -97,14 +97,14 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
             return EXIT_FATAL;
         }
     };
-    let placeholder = state::Snapshot {
+    let placeholder = handle::Snapshot {
         raw: Arc::new(current.raw.clone()),
         etag: current.etag.clone(),
         config: Arc::new(current.config.clone()),
         generation: 0,
         workers: vec![],
         gc_pid: None,
-        metrics: state::SelfMetrics::default(),
+        metrics: handle::SelfMetrics::default(),
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(placeholder));
     let mut actor = apply::Actor {
@@ -112,13 +112,13 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
         current,
         files: config_files,
         snapshot: snapshot_tx,
-        metrics: state::SelfMetrics::default(),
+        metrics: handle::SelfMetrics::default(),
         generation: 1,
     };
     actor.publish().await;
     converge_adopted(&mut actor).await;
     let (commands_tx, mut commands) = mpsc::channel(64);
-    let handle = state::ManagerHandle::new(commands_tx, snapshot_rx);
+    let handle = handle::ManagerHandle::new(commands_tx, snapshot_rx);
     // The API is up before readiness is reported, so `kresctl` works as soon as the service is started.
     let server = match crate::server::start(handle.clone(), &actor.current.config.management).await {
         Ok(server) => server,
@@ -194,13 +194,13 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
 /// that what runs is what `GET /v1/config` serves. Drained like any rolling restart.
 async fn converge_adopted(actor: &mut apply::Actor) {
     let etag = &actor.current.etag;
-    let stale = actor.procs.workers.values().filter(|w| &w.generation != etag).count();
+    let stale = actor.procs.workers.values().filter(|w| &w.etag != etag).count();
     let count = actor.procs.workers.len();
     if stale == 0 && count == actor.current.config.workers.count {
         return;
     }
     tracing::warn!("{stale} of {count} adopted worker(s) run another configuration; applying the configuration files");
-    let request = state::ApplyRequest { force: true, ..state::ApplyRequest::new(state::Edit::Keep) };
+    let request = handle::ApplyRequest { force: true, ..handle::ApplyRequest::new(handle::Edit::Keep) };
     if let Err(e) = actor.apply(request).await {
         tracing::error!("cannot apply the configuration files to the adopted workers: {e}");
     }
@@ -217,7 +217,7 @@ async fn reload_on_hangup(actor: &mut apply::Actor) {
         tracing::warn!("cannot report the reload: {e}");
     }
     let (tx, rx) = oneshot::channel();
-    actor.handle(state::Command::Reload { force: false, reply: tx }).await;
+    actor.handle(handle::Command::Reload { force: false, reply: tx }).await;
     let status = match rx.await {
         Ok(Ok(_)) => "Ready".to_owned(),
         _ => "Ready; the last reload failed, the previous configuration is in force (see the log)".to_owned(),
@@ -262,7 +262,7 @@ async fn bring_up(
     if !procs.workers.is_empty() {
         let pids: Vec<String> = procs.workers.values().map(|w| format!("{} (PID {})", w.instance, w.pid)).collect();
         tracing::info!("adopting running workers: {}", pids.join(", "));
-        let stale = procs.workers.values().filter(|w| w.generation != loaded.generation).count();
+        let stale = procs.workers.values().filter(|w| w.etag != loaded.etag).count();
         if stale > 0 {
             tracing::warn!(
                 "{stale} adopted worker(s) run an older configuration than the configuration files; applying them"
@@ -271,14 +271,14 @@ async fn bring_up(
         if existing.iter().any(|p| p.status == ProcStatus::Fatal) {
             tracing::warn!("some processes are FATAL; see the supervisor's log");
         }
-        procs.ensure_gc(config, &loaded.generation).await?;
+        procs.ensure_gc(config, &loaded.etag).await?;
         return Ok(());
     }
     kresd::remove_stale_control_sockets(&procs.rundir);
-    procs.run_policy_loader(config, &loaded.generation).await?;
+    procs.run_policy_loader(config, &loaded.etag).await?;
     let lua = kres_datamodel::lua::render_worker(config).map_err(|e| processes::ProcessError::Render(e.to_string()))?;
-    procs.scale_workers(config.workers.count, &lua, &loaded.generation).await?;
-    procs.ensure_gc(config, &loaded.generation).await?;
+    procs.scale_workers(config.workers.count, &lua, &loaded.etag).await?;
+    procs.ensure_gc(config, &loaded.etag).await?;
     // The reference's lines after its initial apply.
     tracing::info!("Config applied successfully to all workers");
     tracing::info!("Initial configuration applied. Process manager initialized...");

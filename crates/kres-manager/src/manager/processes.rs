@@ -71,7 +71,8 @@ fn tail_text(lines: &[String]) -> String {
 pub struct Worker {
     pub instance: u32,
     pub pid: u32,
-    pub generation: String,
+    /// ETag of the configuration it runs.
+    pub etag: String,
 }
 
 /// The processes of one resolver instance, as the manager tracks them.
@@ -113,14 +114,14 @@ impl<C: Controller> Processes<C> {
                 && matches!(p.status, ProcStatus::Running | ProcStatus::Starting | ProcStatus::Backoff)
                 && let Some(instance) = parse_worker_id(&p.id)
             {
-                self.workers.insert(instance, Worker { instance, pid: p.pid, generation: p.generation.clone() });
+                self.workers.insert(instance, Worker { instance, pid: p.pid, etag: p.etag.clone() });
             }
         }
         Ok(procs)
     }
 
     /// Renders and runs the policy-loader, which builds the rules database (views, local data, forwarding).
-    pub async fn run_policy_loader(&self, config: &KresConfig, generation: &str) -> Result<(), ProcessError> {
+    pub async fn run_policy_loader(&self, config: &KresConfig, etag: &str) -> Result<(), ProcessError> {
         let lua = kres_datamodel::lua::render_policy_loader(config).map_err(|e| ProcessError::Render(e.to_string()))?;
         self.write("policy-loader.conf", &lua)?;
         let spec = SpawnSpec {
@@ -139,7 +140,7 @@ impl<C: Controller> Processes<C> {
             wait: WaitFor::Exit { timeout_ms: POLICY_LOADER_TIMEOUT.as_millis() as u64 },
             restart: Restart::Never,
             cleanup: vec![],
-            generation: generation.to_owned(),
+            etag: etag.to_owned(),
         };
         let result = self.controller.spawn(spec).await;
         let _ = std::fs::remove_file(self.rundir.join("policy-loader.conf"));
@@ -164,12 +165,12 @@ impl<C: Controller> Processes<C> {
     }
 
     /// Writes `kresd<N>.conf` and starts worker N, waiting for its `READY=1`.
-    pub async fn start_worker(&mut self, instance: u32, lua: &str, generation: &str) -> Result<Worker, ProcessError> {
+    pub async fn start_worker(&mut self, instance: u32, lua: &str, etag: &str) -> Result<Worker, ProcessError> {
         let conf = format!("kresd{instance}.conf");
         self.write(&conf, lua)?;
-        match self.spawn_spec_ready(instance, generation).await {
+        match self.spawn_spec_ready(instance, etag).await {
             Ok(pid) => {
-                let worker = Worker { instance, pid, generation: generation.to_owned() };
+                let worker = Worker { instance, pid, etag: etag.to_owned() };
                 self.workers.insert(instance, worker.clone());
                 Ok(worker)
             }
@@ -202,33 +203,33 @@ impl<C: Controller> Processes<C> {
     }
 
     /// Starts workers until `count` run (all at once), or stops the highest-numbered ones.
-    pub async fn scale_workers(&mut self, count: usize, lua: &str, generation: &str) -> Result<(), ProcessError> {
+    pub async fn scale_workers(&mut self, count: usize, lua: &str, etag: &str) -> Result<(), ProcessError> {
         while self.workers.len() > count {
             let Some(&last) = self.workers.keys().next_back() else { break };
             self.stop_worker(last).await?;
         }
         let missing = count.saturating_sub(self.workers.len());
-        let (_, error) = self.start_many(missing, lua, generation).await;
+        let (_, error) = self.start_many(missing, lua, etag).await;
         error.map_or(Ok(()), Err)
     }
 
     /// Starts `n` more workers on `lua` at once (lowest free instance numbers), each waited for until READY=1.
     /// Returns the instances that started and the first error, if any (the others keep running).
-    pub async fn start_many(&mut self, n: usize, lua: &str, generation: &str) -> (Vec<u32>, Option<ProcessError>) {
+    pub async fn start_many(&mut self, n: usize, lua: &str, etag: &str) -> (Vec<u32>, Option<ProcessError>) {
         let instances: Vec<u32> = (0..).filter(|i| !self.workers.contains_key(i)).take(n).collect();
         for i in &instances {
             if let Err(e) = self.write(&format!("kresd{i}.conf"), lua) {
                 return (vec![], Some(e));
             }
         }
-        let starts = instances.iter().map(|&i| self.spawn_spec_ready(i, generation));
+        let starts = instances.iter().map(|&i| self.spawn_spec_ready(i, etag));
         let results = super::join_all(starts.collect()).await;
         let mut started = Vec::with_capacity(n);
         let mut first_error = None;
         for (instance, result) in instances.into_iter().zip(results) {
             match result {
                 Ok(pid) => {
-                    self.workers.insert(instance, Worker { instance, pid, generation: generation.to_owned() });
+                    self.workers.insert(instance, Worker { instance, pid, etag: etag.to_owned() });
                     started.push(instance);
                 }
                 Err(e) => {
@@ -251,7 +252,7 @@ impl<C: Controller> Processes<C> {
         }
     }
 
-    async fn spawn_spec_ready(&self, instance: u32, generation: &str) -> Result<u32, ProcessError> {
+    async fn spawn_spec_ready(&self, instance: u32, etag: &str) -> Result<u32, ProcessError> {
         let spec = SpawnSpec {
             id: worker_id(instance),
             kind: ProcKind::Kresd,
@@ -261,7 +262,7 @@ impl<C: Controller> Processes<C> {
             wait: WaitFor::Ready { timeout_ms: worker_ready_timeout().as_millis() as u64 },
             restart: Restart::OnFailure { max_retries: WORKER_MAX_RETRIES },
             cleanup: vec![super::kresd::control_socket_relative(instance)],
-            generation: generation.to_owned(),
+            etag: etag.to_owned(),
         };
         match self.controller.spawn(spec).await {
             Ok(Reply::Proc { info }) => Ok(info.pid),
@@ -275,7 +276,7 @@ impl<C: Controller> Processes<C> {
     }
 
     /// Starts or stops the cache garbage collector to match `/cache/garbage-collector/enable`.
-    pub async fn ensure_gc(&self, config: &KresConfig, generation: &str) -> Result<(), ProcessError> {
+    pub async fn ensure_gc(&self, config: &KresConfig, etag: &str) -> Result<(), ProcessError> {
         let running = self.controller.list().await?.iter().any(|p| p.id == GC_ID && p.status != ProcStatus::Fatal);
         let enabled = config.cache.garbage_collector.enable;
         if enabled && !running {
@@ -288,7 +289,7 @@ impl<C: Controller> Processes<C> {
                 wait: WaitFor::Started,
                 restart: Restart::OnFailure { max_retries: WORKER_MAX_RETRIES },
                 cleanup: vec![],
-                generation: generation.to_owned(),
+                etag: etag.to_owned(),
             };
             self.controller.spawn(spec).await?;
         } else if !enabled && running {

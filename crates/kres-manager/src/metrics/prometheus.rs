@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::{WorkerStats, instance_id};
-use crate::manager::state::Snapshot;
+use crate::manager::handle::Snapshot;
 
 /// `Content-Type` of `/metrics/prometheus`.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

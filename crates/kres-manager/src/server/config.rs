@@ -16,7 +16,7 @@ use kres_datamodel::json_pointer::{JsonPointer, PointerError};
 
 use super::errors::ApiError;
 use super::{AppState, body};
-use crate::manager::state::{ApplyRequest, Edit, Preconditions, Snapshot};
+use crate::manager::handle::{ApplyRequest, Edit, Preconditions, Snapshot};
 
 /// The path prefix of the configuration routes.
 const PREFIX: &str = "/v1/config";

@@ -4,7 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::manager::state::ApplyError;
+use crate::manager::handle::ApplyError;
 
 /// An error response.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::errors::ApiError;
-use crate::manager::state::ApplyResult;
+use crate::manager::handle::ApplyResult;
 
 pub(super) async fn stop(State(app): State<AppState>) -> Response {
     tracing::info!("Shutdown event triggered...");

@@ -1,5 +1,5 @@
 //! The HTTP management API (reference-manager.md §1): routing, ETags, request bodies and the mapping of errors
-//! to statuses. Handlers never touch processes: they read the published [`Snapshot`](crate::manager::state::Snapshot)
+//! to statuses. Handlers never touch processes: they read the published [`Snapshot`](crate::manager::handle::Snapshot)
 //! or send requests to the manager actor through its [`ManagerHandle`]. One module per route group.
 //!
 //! The listener is a unix socket (mode 0660; a stale socket file is replaced, a live one refused) or TCP
@@ -32,7 +32,7 @@ use kres_datamodel::config::ManagementSchema;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::manager::state::ManagerHandle;
+use crate::manager::handle::ManagerHandle;
 pub use errors::status_of;
 
 /// The largest request body accepted (413 above it).

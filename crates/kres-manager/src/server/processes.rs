@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::errors::ApiError;
-use crate::manager::state::Snapshot;
+use crate::manager::handle::Snapshot;
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 struct Process {

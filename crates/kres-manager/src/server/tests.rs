@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 use super::*;
-use crate::manager::state::{ApplyError, ApplyOutcome, Command, Edit, SelfMetrics, Snapshot, WorkerInfo};
+use crate::manager::handle::{ApplyError, ApplyOutcome, Command, Edit, SelfMetrics, Snapshot, WorkerInfo};
 
 fn snapshot(raw: Value, generation: u64) -> Snapshot {
     let config =

@@ -43,7 +43,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::manager::kresd::{self, ControlError};
-use crate::manager::state::{ApplyError, ManagerHandle};
+use crate::manager::handle::{ApplyError, ManagerHandle};
 pub use targets::{Fingerprint, Target, directories, targets};
 
 /// Quiet time after the last event before acting.

@@ -9,7 +9,7 @@ use kres_test_support::TempDir;
 use tokio::sync::{mpsc, watch};
 
 use super::*;
-use crate::manager::state::{ApplyOutcome, Command, Edit, SelfMetrics, Snapshot};
+use crate::manager::handle::{ApplyOutcome, Command, Edit, SelfMetrics, Snapshot};
 
 /// A manager handle whose actor only counts renews, and the watcher running on it.
 struct Fake {

@@ -312,7 +312,7 @@ fn spec(id: &str, argv: &[&str], wait: WaitFor, restart: Restart) -> SpawnSpec {
         wait,
         restart,
         cleanup: Vec::new(),
-        generation: "g1".into(),
+        etag: "g1".into(),
     }
 }
 
@@ -338,7 +338,7 @@ fn kresd_spec(id: &str, rundir: &Path, port: u16) -> SpawnSpec {
         wait: WaitFor::Ready { timeout_ms: TIMEOUT.as_millis() as u64 },
         restart: Restart::OnFailure { max_retries: 3 },
         cleanup: vec![format!("control/{id}")],
-        generation: "g1".into(),
+        etag: "g1".into(),
     }
 }
 
@@ -411,7 +411,7 @@ fn kresd_ready_restart_after_kill_and_stop() {
     eprintln!("the killed worker was replaced and ready after {:?}", killed.elapsed());
     sup.wait("DNS answers from the restarted kresd", || answers(port));
     let listed = client.get("kresd0").unwrap();
-    assert_eq!((listed.pid, listed.restarts, listed.generation.as_str()), (info.pid, 1, "g1"));
+    assert_eq!((listed.pid, listed.restarts, listed.etag.as_str()), (info.pid, 1, "g1"));
 
     // A second spawn with the same id is refused while it runs.
     let Reply::Error { message, .. } = client.spawn(kresd_spec("kresd0", &sup.rundir, port)) else {

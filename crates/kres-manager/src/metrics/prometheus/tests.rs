@@ -5,7 +5,7 @@ use kres_datamodel::node::Node;
 use serde_json::json;
 
 use super::*;
-use crate::manager::state::{SelfMetrics, WorkerInfo};
+use crate::manager::handle::{SelfMetrics, WorkerInfo};
 use crate::metrics::{leaf_count, to_json};
 
 /// `stats.list()` of kresd 6.5 (kresd.md d), with a few non-zero values.

@@ -96,7 +96,7 @@ impl Child {
             kind: self.spec.kind,
             pid: self.pid().unwrap_or(0),
             status: self.status,
-            generation: self.spec.generation.clone(),
+            etag: self.spec.etag.clone(),
             restarts: self.restarts,
             last_exit: self.last_exit.clone(),
         }
