@@ -4,6 +4,7 @@
 //! Pure: no I/O beyond reading the files it is told to read (and, in strict mode, checking that configured
 //! paths exist). Shared by the `knot-resolver` daemon and `kresctl`.
 
+pub mod api;
 pub mod config;
 pub mod error;
 pub mod etag;

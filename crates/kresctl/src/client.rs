@@ -20,7 +20,8 @@ use hyper::body::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use kres_datamodel::api::errors::ErrorResponse;
+use kres_datamodel::api::http::content_type;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
@@ -73,13 +74,9 @@ impl Response {
     }
 }
 
-/// The manager answered with a failure status. Displayed like the reference's client does.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("status: {status}\nbody:\n{}", body.trim_end())]
-pub struct StatusError {
-    pub status: u16,
-    pub body: String,
-}
+/// The manager answered with a failure status (the contract's error answer). Displayed like the reference's client
+/// does: `status: N`, `body:`, the body.
+pub type StatusError = ErrorResponse;
 
 /// The request did not get an answer.
 #[derive(Debug)]
@@ -158,7 +155,7 @@ impl Client {
     }
 
     pub fn post(&self, path: &str, body: Option<&[u8]>) -> Result<Response, ClientError> {
-        self.request("POST", path, body.map(|b| ("application/json", b)))
+        self.request("POST", path, body.map(|b| (content_type::JSON, b)))
     }
 
     /// Sends `method path` (`path` is the request target, starting with `/`, already percent-encoded) with an
@@ -377,33 +374,6 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// What a path segment may hold as it is (RFC 3986 `pchar`), and `/`; everything else is %-encoded.
-const PATH: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'!')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')')
-    .remove(b'*')
-    .remove(b'+')
-    .remove(b',')
-    .remove(b';')
-    .remove(b'=')
-    .remove(b':')
-    .remove(b'@')
-    .remove(b'/');
-
-/// Percent-encodes a JSON pointer for the request path: everything but the characters a path segment may hold
-/// as they are (RFC 3986 `pchar` and `/`), so that the server's percent-decoding gives the pointer back.
-pub fn encode_path(pointer: &str) -> String {
-    utf8_percent_encode(pointer, PATH).to_string()
-}
-
 impl fmt::Display for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "status: {}\nbody:\n{}", self.status, self.text())
@@ -488,13 +458,6 @@ mod tests {
         assert!(parse(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n").is_err());
         assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc").is_err());
         assert!(parse(b"").is_err());
-    }
-
-    #[test]
-    fn paths_are_percent_encoded() {
-        assert_eq!(encode_path("/network/listen/0/interface"), "/network/listen/0/interface");
-        assert_eq!(encode_path("/a b/c%d/e?f#g/~1h"), "/a%20b/c%25d/e%3Ff%23g/~1h");
-        assert_eq!(encode_path("/ü"), "/%C3%BC");
     }
 
     fn api(endpoint: Endpoint) -> Client {

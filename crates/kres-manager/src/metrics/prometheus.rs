@@ -13,7 +13,7 @@ use super::{WorkerStats, instance_id};
 use crate::manager::handle::Snapshot;
 
 /// `Content-Type` of `/metrics/prometheus`.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const CONTENT_TYPE: &str = kres_datamodel::api::http::content_type::PROMETHEUS;
 
 /// `stats.list()` counters: (JSON section, key, metric name, help).
 const COUNTERS: &[(&str, &str, &str, &str)] = &[

@@ -4,13 +4,11 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
+use kres_datamodel::api::http::content_type;
 use serde_json::Value;
 
 use super::BODY_LIMIT;
 use super::errors::ApiError;
-
-const YAML_TYPES: [&str; 4] = ["application/yaml", "text/yaml", "application/x-yaml", "text/vnd.yaml"];
-const JSON_TYPES: [&str; 2] = ["application/json", "application/json-patch+json"];
 
 /// Parses a request body into a JSON value. `empty` is what an empty body means (`None`: an empty body is an
 /// error).
@@ -40,11 +38,11 @@ pub(crate) fn parse(
             ApiError::bad_request("request processing error:\nthe request body is empty; send a JSON or YAML value")
         });
     }
-    let parsed = if JSON_TYPES.contains(&mime.as_str()) {
+    let parsed = if content_type::JSON_REQUEST.contains(&mime.as_str()) {
         kres_datamodel::json_patch::parse_json_strict(text).map_err(|e| format!("invalid JSON: {e}"))
-    } else if YAML_TYPES.contains(&mime.as_str()) {
+    } else if content_type::YAML_REQUEST.contains(&mime.as_str()) {
         kres_datamodel::parse::parse_yaml(text, "request body").map(|n| n.to_json()).map_err(|e| e.to_string())
-    } else if mime.is_empty() || mime == "application/octet-stream" {
+    } else if mime.is_empty() || mime == content_type::OCTET_STREAM {
         kres_datamodel::parse::parse_document(text, "request body").map(|n| n.to_json()).map_err(|e| e.to_string())
     } else {
         return Err(ApiError::new(

@@ -5,21 +5,19 @@
 //! Every response carries `ETag: "<etag>"`. `If-None-Match` matching on GET → 304; `If-Match` failing → 412
 //! (on GET too, unlike the reference, which answers 304). `?dry-run=true` on a write returns what would happen.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use kres_datamodel::api::config::{WriteOptions, WriteOutcome};
+use kres_datamodel::api::http::{self, content_type};
+use kres_datamodel::api::routes;
 use kres_datamodel::json_pointer::{JsonPointer, PointerError};
 
 use super::errors::ApiError;
-use super::{AppState, body};
-use crate::manager::handle::{ApplyRequest, Edit, Preconditions, Snapshot};
-
-/// The path prefix of the configuration routes.
-const PREFIX: &str = "/v1/config";
+use super::{AppState, body, set_etag};
+use crate::manager::handle::{ApplyOutcome, ApplyRequest, Edit, Preconditions, Snapshot};
 
 pub(super) async fn get(State(app): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let snapshot = app.handle().snapshot();
@@ -29,12 +27,12 @@ pub(super) async fn get(State(app): State<AppState>, uri: Uri, headers: HeaderMa
 fn read(app: &AppState, snapshot: &Snapshot, uri: &Uri, headers: &HeaderMap) -> Result<Response, ApiError> {
     let pointer = pointer_of(uri)?;
     let preconditions = preconditions(headers)?;
-    if preconditions.if_none_match.as_ref().is_some_and(|tags| matches(tags, &snapshot.etag)) {
+    if preconditions.if_none_match.as_ref().is_some_and(|tags| http::tags_match(tags, &snapshot.etag)) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         set_etag(&mut response, &snapshot.etag);
         return Ok(response);
     }
-    if preconditions.if_match.as_ref().is_some_and(|tags| !matches(tags, &snapshot.etag)) {
+    if preconditions.if_match.as_ref().is_some_and(|tags| !http::tags_match(tags, &snapshot.etag)) {
         return Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,
             "If-Match: the configuration has a different ETag now (see the ETag header)",
@@ -114,7 +112,7 @@ pub(super) async fn delete(State(app): State<AppState>, uri: Uri, headers: Heade
 async fn write(app: &AppState, headers: &HeaderMap, params: Params, edit: Result<Edit, ApiError>) -> Response {
     let current = || app.handle().snapshot().etag.clone();
     let request = (|| -> Result<ApplyRequest, ApiError> {
-        let (dry_run, force) = write_options(params)?;
+        let WriteOptions { dry_run, force } = write_options(params)?;
         Ok(ApplyRequest { edit: edit?, preconditions: preconditions(headers)?, dry_run, force })
     })();
     let request = match request {
@@ -124,41 +122,28 @@ async fn write(app: &AppState, headers: &HeaderMap, params: Params, edit: Result
     match app.handle().apply(request).await {
         Ok(outcome) => {
             let etag = if outcome.dry_run { current() } else { outcome.etag.clone() };
-            let body = serde_json::to_vec_pretty(&outcome).unwrap_or_default();
+            let body = serde_json::to_vec_pretty(&write_outcome(outcome)).unwrap_or_default();
             json_response(StatusCode::OK, Bytes::from(body), &etag)
         }
         Err(e) => ApiError::from(e).with_etag(&current()).into_response(),
     }
 }
 
-/// `?dry-run=true` and `?force=true`; unknown parameters are refused (a typo must not apply a change).
-fn write_options(params: Params) -> Result<(bool, bool), ApiError> {
+/// The answer's body: the contract's shape of the manager's outcome.
+fn write_outcome(outcome: ApplyOutcome) -> WriteOutcome {
+    let ApplyOutcome { etag, changed, dry_run, restarted_workers, rules_reloaded, canary, seconds } = outcome;
+    WriteOutcome { etag, changed, dry_run, restarted_workers, rules_reloaded, canary, seconds }
+}
+
+/// `?dry-run=true` and `?force=true` ([`WriteOptions`]); unknown parameters are refused.
+fn write_options(params: Params) -> Result<WriteOptions, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))?;
-    let mut values: HashMap<&str, bool> = HashMap::new();
-    for (key, value) in &params {
-        let name = match key.as_str() {
-            "dry-run" | "dry_run" | "dryrun" => "dry-run",
-            "force" => "force",
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter '{other}'; the configuration routes accept 'dry-run' and 'force'"
-                )));
-            }
-        };
-        let flag = match value.to_ascii_lowercase().as_str() {
-            "" | "true" | "1" | "yes" => true,
-            "false" | "0" | "no" => false,
-            _ => return Err(ApiError::bad_request(format!("query parameter '{key}': '{value}' is not true or false"))),
-        };
-        values.insert(name, flag);
-    }
-    Ok((values.get("dry-run").copied().unwrap_or(false), values.get("force").copied().unwrap_or(false)))
+    WriteOptions::from_pairs(&params).map_err(ApiError::bad_request)
 }
 
 /// The JSON pointer after `/v1/config` in the (percent-decoded) request path.
 fn pointer_of(uri: &Uri) -> Result<JsonPointer, ApiError> {
-    let rest = uri.path().strip_prefix(PREFIX).unwrap_or_default();
-    let decoded = percent_decode(rest).ok_or_else(|| {
+    let decoded = routes::config_pointer(uri.path()).ok_or_else(|| {
         ApiError::bad_request(format!("the path '{}' is not valid percent-encoded UTF-8", uri.path()))
     })?;
     JsonPointer::parse(&decoded).map_err(|e| ApiError::bad_request(e.to_string()))
@@ -172,18 +157,6 @@ fn pointer_error(e: PointerError) -> ApiError {
     }
 }
 
-/// Strict percent-decoding: a `%` not followed by two hex digits is an error (the crate would keep it as it is),
-/// and so is a result that is not UTF-8.
-pub(crate) fn percent_decode(text: &str) -> Option<String> {
-    let malformed = text
-        .match_indices('%')
-        .any(|(i, _)| !text.get(i + 1..i + 3).is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit())));
-    if malformed {
-        return None;
-    }
-    percent_encoding::percent_decode_str(text).decode_utf8().ok().map(|decoded| decoded.into_owned())
-}
-
 /// `If-Match` / `If-None-Match`: entity tags separated by commas, quoted or not, `W/` ignored, `*` for any.
 pub(crate) fn preconditions(headers: &HeaderMap) -> Result<Preconditions, ApiError> {
     let list = |name: header::HeaderName| -> Result<Option<Vec<String>>, ApiError> {
@@ -192,34 +165,23 @@ pub(crate) fn preconditions(headers: &HeaderMap) -> Result<Preconditions, ApiErr
         for value in headers.get_all(&name) {
             present = true;
             let text = value.to_str().map_err(|_| ApiError::bad_request(format!("{name}: the value is not ASCII")))?;
-            for tag in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                let tag = tag.strip_prefix("W/").unwrap_or(tag);
-                tags.push(tag.trim_matches('"').to_owned());
-            }
+            tags.extend(http::entity_tags(text).map(str::to_owned));
         }
         Ok(present.then_some(tags))
     };
     Ok(Preconditions { if_match: list(header::IF_MATCH)?, if_none_match: list(header::IF_NONE_MATCH)? })
 }
 
-fn matches(tags: &[String], etag: &str) -> bool {
-    tags.iter().any(|t| t == "*" || t == etag)
-}
-
-fn set_etag(response: &mut Response, etag: &str) {
-    if let Ok(value) = HeaderValue::from_str(&format!("\"{etag}\"")) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-}
-
 fn json_response(status: StatusCode, body: Bytes, etag: &str) -> Response {
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let mut response = (status, [(header::CONTENT_TYPE, content_type::JSON)], body).into_response();
     set_etag(&mut response, etag);
     response
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     #[test]
@@ -241,16 +203,16 @@ mod tests {
         let p = preconditions(&headers).unwrap();
         assert_eq!(p.if_match.unwrap(), ["abc", "def", "ghi"]);
         assert!(p.if_none_match.is_none());
-        assert!(matches(&["*".into()], "x"));
     }
 
     #[test]
     fn write_options_are_strict() {
         let q = |s: &str| -> Params { Ok(Query(serde_urlencoded_pairs(s))) };
-        assert_eq!(write_options(q("dry-run=true")).unwrap(), (true, false));
-        assert_eq!(write_options(q("dry-run")).unwrap(), (true, false));
-        assert_eq!(write_options(q("force=1&dry-run=false")).unwrap(), (false, true));
-        assert_eq!(write_options(q("")).unwrap(), (false, false));
+        let options = |dry_run, force| WriteOptions { dry_run, force };
+        assert_eq!(write_options(q("dry-run=true")).unwrap(), options(true, false));
+        assert_eq!(write_options(q("dry-run")).unwrap(), options(true, false));
+        assert_eq!(write_options(q("force=1&dry-run=false")).unwrap(), options(false, true));
+        assert_eq!(write_options(q("")).unwrap(), options(false, false));
         assert!(write_options(q("dryrn=true")).is_err());
         assert!(write_options(q("dry-run=maybe")).is_err());
     }

@@ -1,8 +1,9 @@
-//! Errors as HTTP responses: a status and a `text/plain` body that says what failed (and, for validation, every
-//! error with its path). A client mistake is never a 500.
+//! Errors as HTTP responses: a status and the contract's text body ([`ErrorBody`]) that says what failed (and, for
+//! validation, every error with its path). A client mistake is never a 500.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use kres_datamodel::api::errors::{self, ErrorBody};
 
 use crate::manager::handle::ApplyError;
 
@@ -72,15 +73,10 @@ impl From<ApplyError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = self.message;
-        if !body.ends_with('\n') {
-            body.push('\n');
-        }
-        let mut response = (self.status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response();
-        if let Some(etag) = self.etag
-            && let Ok(value) = HeaderValue::from_str(&format!("\"{etag}\""))
-        {
-            response.headers_mut().insert(header::ETAG, value);
+        let body = ErrorBody::new(self.message).into_string();
+        let mut response = (self.status, [(header::CONTENT_TYPE, errors::CONTENT_TYPE)], body).into_response();
+        if let Some(etag) = self.etag {
+            super::set_etag(&mut response, &etag);
         }
         response
     }

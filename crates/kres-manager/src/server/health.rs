@@ -35,7 +35,9 @@ pub(super) async fn readyz(State(app): State<AppState>) -> Response {
     let dns = async {
         let target = dns_target(&snapshot.config)?;
         Some(match dns_probe(target).await {
-            Ok(rcode) => DnsProbe { target: target.to_string(), ready: true, rcode: Some(rcode.to_owned()), reason: None },
+            Ok(rcode) => {
+                DnsProbe { target: target.to_string(), ready: true, rcode: Some(rcode.to_owned()), reason: None }
+            }
             Err(reason) => DnsProbe { target: target.to_string(), ready: false, rcode: None, reason: Some(reason) },
         })
     };

@@ -3,8 +3,10 @@
 //! request arrives ("Reloading event triggered...").
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+use kres_datamodel::api::http::content_type;
 
 use super::AppState;
 use super::errors::ApiError;
@@ -56,9 +58,7 @@ fn answer(result: ApplyResult, what: &str) -> Response {
                 )
             };
             let mut response = text(StatusCode::OK, summary);
-            if let Ok(value) = HeaderValue::from_str(&format!("\"{}\"", outcome.etag)) {
-                response.headers_mut().insert(header::ETAG, value);
-            }
+            super::set_etag(&mut response, &outcome.etag);
             response
         }
         Err(e) => ApiError::from(e).into_response(),
@@ -66,5 +66,5 @@ fn answer(result: ApplyResult, what: &str) -> Response {
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.into()).into_response()
+    (status, [(header::CONTENT_TYPE, content_type::TEXT)], body.into()).into_response()
 }

@@ -25,9 +25,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use kres_datamodel::api::status::Index;
+use kres_datamodel::api::{http, routes};
 use kres_datamodel::config::ManagementSchema;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -212,29 +214,29 @@ fn bind_unix(path: &Path) -> Result<(tokio::net::UnixListener, u64, u64), Server
     }
 }
 
-/// Every route of the API.
+/// Every route of the API (the paths are the contract's, [`routes`]).
 pub(crate) fn router(state: AppState) -> Router {
     let config_routes = get(config::get).put(config::put).patch(config::patch).delete(config::delete);
     Router::new()
-        .route("/", get(index))
-        .route("/v1/config", config_routes.clone())
-        .route("/v1/config/", config_routes.clone())
-        .route("/v1/config/{*pointer}", config_routes)
-        .route("/stop", post(lifecycle::stop))
-        .route("/reload", post(lifecycle::reload))
-        .route("/reload/force", post(lifecycle::reload_force))
-        .route("/renew", post(lifecycle::renew))
-        .route("/renew/force", post(lifecycle::renew_force))
-        .route("/schema", get(schema::schema))
-        .route("/schema/ui", get(schema::ui))
-        .route("/metrics", get(metrics::redirect))
-        .route("/metrics/json", get(metrics::json))
-        .route("/metrics/prometheus", get(metrics::prometheus))
-        .route("/cache/clear", post(cache::clear))
-        .route("/processes", get(processes::all))
-        .route("/processes/{kind}", get(processes::by_kind))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route(routes::INDEX, get(index))
+        .route(routes::CONFIG, config_routes.clone())
+        .route(&format!("{}/", routes::CONFIG), config_routes.clone())
+        .route(&format!("{}/{{*pointer}}", routes::CONFIG), config_routes)
+        .route(routes::STOP, post(lifecycle::stop))
+        .route(routes::RELOAD, post(lifecycle::reload))
+        .route(routes::RELOAD_FORCE, post(lifecycle::reload_force))
+        .route(routes::RENEW, post(lifecycle::renew))
+        .route(routes::RENEW_FORCE, post(lifecycle::renew_force))
+        .route(routes::SCHEMA, get(schema::schema))
+        .route(routes::SCHEMA_UI, get(schema::ui))
+        .route(routes::METRICS, get(metrics::redirect))
+        .route(routes::METRICS_JSON, get(metrics::json))
+        .route(routes::METRICS_PROMETHEUS, get(metrics::prometheus))
+        .route(routes::CACHE_CLEAR, post(cache::clear))
+        .route(routes::PROCESSES, get(processes::all))
+        .route(&format!("{}/{{kind}}", routes::PROCESSES), get(processes::by_kind))
+        .route(routes::HEALTHZ, get(health::healthz))
+        .route(routes::READYZ, get(health::readyz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -250,18 +252,21 @@ pub(crate) fn pretty_json<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
     out
 }
 
+/// Sets the `ETag` header to the configuration's `etag` (quoted).
+pub(crate) fn set_etag(response: &mut Response, etag: &str) {
+    if let Ok(value) = HeaderValue::from_str(&http::etag_value(etag)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+}
+
 async fn index(State(_): State<AppState>) -> Response {
-    axum::Json(serde_json::json!({
-        "msg": "Knot Resolver Manager is running! The configuration endpoint is at /v1/config",
-        "status": "RUNNING",
-    }))
-    .into_response()
+    axum::Json(Index::running()).into_response()
 }
 
 async fn not_found(method: Method, uri: Uri) -> Response {
     errors::ApiError::new(
         StatusCode::NOT_FOUND,
-        format!("no such API endpoint: {method} {}; GET / tells whether the manager runs", uri.path()),
+        format!("no such API endpoint: {method} {}; GET {} tells whether the manager runs", uri.path(), routes::INDEX),
     )
     .into_response()
 }

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use kres_datamodel::api::http::content_type;
 
 /// The schema text, built once.
 fn schema_text() -> &'static str {
@@ -16,7 +17,7 @@ fn schema_text() -> &'static str {
 pub(super) async fn schema() -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+        [(header::CONTENT_TYPE, content_type::JSON), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
         schema_text(),
     )
         .into_response()
@@ -25,7 +26,7 @@ pub(super) async fn schema() -> Response {
 pub(super) async fn ui() -> Response {
     static PAGE: OnceLock<String> = OnceLock::new();
     let page = PAGE.get_or_init(|| render_page(schema_text()));
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page.as_str()).into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type::HTML)], page.as_str()).into_response()
 }
 
 /// The page with `schema` embedded as a JSON script block (`<` escaped so the text can never close the element).

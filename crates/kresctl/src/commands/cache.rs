@@ -4,8 +4,9 @@
 //! `count: 3`.
 
 use anyhow::bail;
+use kres_datamodel::api::cache::{CacheClearRequest, CacheClearResponse, DEFAULT_CHUNK_SIZE};
+use kres_datamodel::api::routes;
 use kres_datamodel::types::DomainName;
-use serde_json::{Map, Value};
 
 use crate::client::Client;
 
@@ -34,7 +35,7 @@ pub struct ClearArgs {
 
     /// The number of records to remove in one round; the default is 100. The resolver repeats the clearing after
     /// one millisecond until all matching data is cleared, so that it is not blocked for long.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CHUNK_SIZE, value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk_size: u64,
 
     /// The subtree (or, with --exact-name, the name) to purge. If omitted, the entire cache is purged (and the
@@ -57,19 +58,14 @@ pub fn run(args: &Args, client: impl FnOnce() -> anyhow::Result<Client>) -> anyh
     }
 }
 
-/// The `/cache/clear` body, checked like the manager checks it (every problem listed with its path).
-pub fn request_body(args: &ClearArgs) -> anyhow::Result<Value> {
+/// The `/cache/clear` request, checked like the manager checks it (every problem listed with its path).
+pub fn request(args: &ClearArgs) -> anyhow::Result<CacheClearRequest> {
     let mut errors = Vec::new();
-    let mut body = Map::new();
-    if let Some(name) = &args.name {
-        match DomainName::parse(name) {
-            Ok(_) => {
-                body.insert("name".into(), Value::String(name.clone()));
-            }
-            Err(e) => errors.push(format!("[/name] {e}")),
-        }
+    if let Some(name) = &args.name
+        && let Err(e) = DomainName::parse(name)
+    {
+        errors.push(format!("[/name] {e}"));
     }
-    body.insert("exact-name".into(), Value::Bool(args.exact_name));
     if let Some(rr_type) = &args.rr_type {
         if !args.exact_name {
             errors.push("[/rr-type] 'rr-type' is only supported with 'exact-name: true' (add --exact-name)".into());
@@ -77,18 +73,22 @@ pub fn request_body(args: &ClearArgs) -> anyhow::Result<Value> {
         if rr_type.is_empty() || !rr_type.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             errors.push(format!("[/rr-type] '{rr_type}' is not a DNS record type (e.g. A, AAAA, MX)"));
         }
-        body.insert("rr-type".into(), Value::String(rr_type.to_ascii_uppercase()));
     }
-    body.insert("chunk-size".into(), Value::from(args.chunk_size));
     if !errors.is_empty() {
         bail!("invalid cache clear request:\n{}", errors.join("\n"));
     }
-    Ok(Value::Object(body))
+    Ok(CacheClearRequest {
+        name: args.name.clone(),
+        exact_name: args.exact_name,
+        rr_type: args.rr_type.as_ref().map(|t| t.to_ascii_uppercase()),
+        chunk_size: args.chunk_size,
+    })
 }
 
 fn clear(args: &ClearArgs, client: &Client) -> anyhow::Result<()> {
-    let body = serde_json::to_vec(&request_body(args)?).expect("serializing a serde_json::Value cannot fail");
-    let result = client.post("/cache/clear", Some(&body))?.success()?.json()?;
+    let body = serde_json::to_vec(&request(args)?).expect("serializing a cache clear request cannot fail");
+    // kresd's result, printed as the manager passed it on (its keys in kresd's order).
+    let result: CacheClearResponse = client.post(routes::CACHE_CLEAR, Some(&body))?.success()?.json()?;
     let text = if args.json { super::schema::to_json_indent4(&result) + "\n" } else { crate::yaml::to_yaml(&result) };
     Ok(crate::output::stdout(&text)?)
 }
@@ -112,18 +112,22 @@ mod tests {
 
     #[test]
     fn bodies() {
-        assert_eq!(request_body(&args(None, false, None)).unwrap(), json!({"exact-name": false, "chunk-size": 100}));
+        let body = |a: &ClearArgs| serde_json::to_value(request(a).unwrap()).unwrap();
+        assert_eq!(body(&args(None, false, None)), json!({"exact-name": false, "chunk-size": 100}));
         assert_eq!(
-            request_body(&args(Some("example.com."), true, Some("aaaa"))).unwrap(),
+            body(&args(Some("example.com."), true, Some("aaaa"))),
             json!({"name": "example.com.", "exact-name": true, "rr-type": "AAAA", "chunk-size": 100})
         );
+        // What kresctl sends, the manager accepts as it is.
+        let sent = request(&args(Some("example.com."), true, Some("aaaa"))).unwrap();
+        assert_eq!(CacheClearRequest::from_json(&serde_json::to_value(&sent).unwrap()).unwrap(), sent);
     }
 
     #[test]
     fn errors_are_listed_with_paths() {
-        let e = request_body(&args(Some("a..b"), false, Some("A"))).unwrap_err().to_string();
+        let e = request(&args(Some("a..b"), false, Some("A"))).unwrap_err().to_string();
         assert!(e.contains("[/name]") && e.contains("only supported with 'exact-name: true'"), "{e}");
-        let e = request_body(&args(None, true, Some("A A"))).unwrap_err().to_string();
+        let e = request(&args(None, true, Some("A A"))).unwrap_err().to_string();
         assert!(e.contains("[/rr-type]"), "{e}");
     }
 }

@@ -10,9 +10,12 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use kres_datamodel::api::config::WriteOptions;
+use kres_datamodel::api::http::content_type;
+use kres_datamodel::api::routes;
 use kres_datamodel::parse::parse_document;
 
-use crate::client::{Client, encode_path};
+use crate::client::Client;
 
 #[derive(Debug, clap::Args)]
 #[command(arg_required_else_help = true)]
@@ -114,7 +117,7 @@ pub fn run(args: &Args, client: impl FnOnce() -> anyhow::Result<Client>) -> anyh
                     kind(&patch)
                 );
             }
-            write(&client()?, "PATCH", "/v1/config", Some(patch), args.dry_run)
+            write(&client()?, "PATCH", routes::CONFIG, Some(patch), args.dry_run)
         }
     }
 }
@@ -144,9 +147,9 @@ fn write(
     body: Option<serde_json::Value>,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let target = if dry_run { format!("{target}?dry-run=true") } else { target.to_owned() };
+    let target = format!("{target}{}", WriteOptions { dry_run, force: false }.query());
     let body = body.map(|v| serde_json::to_vec(&v).expect("serializing a serde_json::Value cannot fail"));
-    let response = client.request(method, &target, body.as_deref().map(|b| ("application/json", b)))?.success()?;
+    let response = client.request(method, &target, body.as_deref().map(|b| (content_type::JSON, b)))?.success()?;
     if response.body.is_empty() {
         return Ok(());
     }
@@ -165,7 +168,7 @@ fn config_target(pointer: &str) -> anyhow::Result<String> {
              with '/', e.g. '/{pointer}'"
         );
     }
-    Ok(format!("/v1/config{}", encode_path(pointer)))
+    Ok(routes::config_path(pointer))
 }
 
 /// The reference's input rule: the contents of the file named `arg` if it exists, else `arg` itself, else stdin

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use kres_datamodel::api::routes;
+
 use crate::client::Client;
 
 #[derive(Debug, clap::Args)]
@@ -18,9 +20,9 @@ pub struct Args {
 
 pub fn run(args: &Args, client: &Client) -> anyhow::Result<()> {
     let text = if args.prometheus {
-        client.get("/metrics/prometheus")?.success()?.text()
+        client.get(routes::METRICS_PROMETHEUS)?.success()?.text()
     } else {
-        let value = client.get("/metrics/json")?.success()?.json()?;
+        let value = client.get(routes::METRICS_JSON)?.success()?.json()?;
         super::schema::to_json_indent4(&value) + "\n"
     };
     match &args.file {

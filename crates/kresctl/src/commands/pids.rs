@@ -1,8 +1,10 @@
 //! `kresctl pids [kresd|gc|all] [--json]`: the PIDs of the resolver's processes (`/processes/{type}`), one per line,
-//! or with `--json` the manager's list of `{"type", "pid", "status"}` (indented by 2, like the reference).
+//! or with `--json` the manager's list of `{"type", "pid", "status"}` (the contract's [`Process`], indented by 2).
 
-use anyhow::bail;
-use serde_json::Value;
+use anyhow::Context;
+use kres_datamodel::api::processes::{Process, ProcessFilter};
+use kres_datamodel::api::routes;
+use serde::Deserialize;
 
 use crate::client::Client;
 
@@ -18,12 +20,17 @@ pub enum ProcessType {
 }
 
 impl ProcessType {
-    pub fn name(self) -> &'static str {
+    /// The API's filter of the same name.
+    pub fn filter(self) -> ProcessFilter {
         match self {
-            ProcessType::Kresd => "kresd",
-            ProcessType::Gc => "gc",
-            ProcessType::All => "all",
+            ProcessType::Kresd => ProcessFilter::Kresd,
+            ProcessType::Gc => ProcessFilter::Gc,
+            ProcessType::All => ProcessFilter::All,
         }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.filter().as_str()
     }
 }
 
@@ -38,33 +45,17 @@ pub struct Args {
     pub json: bool,
 }
 
-/// One process as the manager lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Process {
-    pub pid: u32,
-    pub json: Value,
-}
-
 /// The processes of `kind` from `/processes/<kind>`.
 pub fn processes(client: &Client, kind: ProcessType) -> anyhow::Result<Vec<Process>> {
-    let value = client.get(&format!("/processes/{}", kind.name()))?.success()?.json()?;
-    let Value::Array(items) = value else {
-        bail!("unexpected answer from the manager: expected a list of processes, got {value}");
-    };
-    items
-        .into_iter()
-        .map(|item| match item.get("pid").and_then(Value::as_u64).and_then(|p| u32::try_from(p).ok()) {
-            Some(pid) => Ok(Process { pid, json: item }),
-            None => bail!("unexpected answer from the manager: a process without a PID: {item}"),
-        })
-        .collect()
+    let value = client.get(&routes::processes_path(kind.filter()))?.success()?.json()?;
+    Vec::<Process>::deserialize(&value)
+        .with_context(|| format!("unexpected answer from the manager: expected a list of processes, got {value}"))
 }
 
 pub fn run(args: &Args, client: &Client) -> anyhow::Result<()> {
     let processes = processes(client, args.proc_type)?;
     let text = if args.json {
-        let list = Value::Array(processes.into_iter().map(|p| p.json).collect());
-        serde_json::to_string_pretty(&list).expect("serializing a serde_json::Value cannot fail") + "\n"
+        serde_json::to_string_pretty(&processes).expect("serializing processes cannot fail") + "\n"
     } else {
         processes.iter().map(|p| format!("{}\n", p.pid)).collect()
     };

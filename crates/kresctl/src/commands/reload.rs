@@ -4,6 +4,8 @@
 //! it prints nothing on success (the manager's summary is in its log) and the manager's answer on stderr with
 //! exit code 1 on failure.
 
+use kres_datamodel::api::routes;
+
 use crate::client::Client;
 
 #[derive(Debug, clap::Args)]
@@ -14,7 +16,6 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, client: &Client) -> anyhow::Result<()> {
-    let path = if args.force { "/reload/force" } else { "/reload" };
-    client.post(path, None)?.success()?;
+    client.post(routes::reload_path(args.force), None)?.success()?;
     Ok(())
 }

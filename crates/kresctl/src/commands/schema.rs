@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use kres_datamodel::api::routes;
 use serde::Serialize;
 
 use crate::client::Client;
@@ -25,7 +26,7 @@ pub struct Args {
 pub fn run(args: &Args, client: impl FnOnce() -> anyhow::Result<Client>) -> anyhow::Result<()> {
     let text = if args.live {
         // Re-indented, so that the output is the same as the built-in schema's when the schemas are.
-        to_json_indent4(&client()?.get("/schema")?.success()?.json()?)
+        to_json_indent4(&client()?.get(routes::SCHEMA)?.success()?.json()?)
     } else {
         to_json_indent4(&kres_datamodel::json_schema())
     };
