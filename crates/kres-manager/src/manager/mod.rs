@@ -5,7 +5,10 @@ mod apply;
 pub mod controller;
 pub mod handle;
 pub mod kresd;
+pub mod plan;
 pub mod processes;
+#[cfg(test)]
+mod tests;
 
 // The control-socket protocol and the drain, under their former paths (the daemon tests use them).
 pub use kresd::{control, drain};
@@ -19,7 +22,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::protocol::{ENV_MANAGER_PING_MS, ENV_SUPERVISOR_SOCKET, Event, ProcStatus};
-use controller::{Controller, SupervisorClient};
+use controller::{Controller, Supervised, SupervisorClient};
 use processes::{Executables, Processes};
 
 /// Exit code telling the supervisor not to restart the manager (e.g. the configuration is invalid).
@@ -84,13 +87,14 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
         }
     };
     let _pings = spawn_pings(&client);
+    let exe = Executables::from_env();
     let rundir = loaded.config.rundir.path().to_path_buf();
-    let mut procs = Processes::new(client, Executables::from_env(), rundir);
+    let mut procs = Processes::new(Supervised { client: client.clone(), exe: exe.clone(), rundir }, exe);
     if let Err(e) = bring_up(&mut procs, &loaded).await {
         tracing::error!("{e}");
         return EXIT_FATAL;
     }
-    let current = match apply::Current::new(loaded, &procs.exe) {
+    let current = match plan::Current::from_loaded(loaded, &procs.exe.cache_gc) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e}");
@@ -192,7 +196,7 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
 /// Adopted workers that do not run the configuration in force (the previous manager died during or after an API
 /// change, or half-way through a rolling restart): a forced renew brings them, and the rules, in line with it, so
 /// that what runs is what `GET /v1/config` serves. Drained like any rolling restart.
-async fn converge_adopted(actor: &mut apply::Actor) {
+async fn converge_adopted<C: Controller>(actor: &mut apply::Actor<C>) {
     let etag = &actor.current.etag;
     let stale = actor.procs.workers.values().filter(|w| &w.etag != etag).count();
     let count = actor.procs.workers.len();
@@ -210,7 +214,7 @@ async fn converge_adopted(actor: &mut apply::Actor) {
 /// SIGHUP: reload the configuration files, telling systemd (`Type=notify-reload`) `RELOADING=1` with the
 /// `MONOTONIC_USEC` it requires before, and `READY=1` after, whatever the outcome (a failed reload leaves the
 /// previous configuration in force; `STATUS=` says so).
-async fn reload_on_hangup(actor: &mut apply::Actor) {
+async fn reload_on_hangup<C: Controller>(actor: &mut apply::Actor<C>) {
     tracing::info!("Received SIGHUP, reloading configuration file");
     let reloading = format!("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=Reloading the configuration...", monotonic_usec());
     if let Err(e) = actor.procs.controller.notify(&reloading).await {
@@ -253,11 +257,12 @@ fn spawn_pings(client: &SupervisorClient) -> Option<tokio::task::JoinHandle<()>>
 }
 
 /// Starts the resolver's processes, or adopts the ones a previous manager left running.
-async fn bring_up(
-    procs: &mut Processes<SupervisorClient>,
+async fn bring_up<C: Controller>(
+    procs: &mut Processes<C>,
     loaded: &LoadedConfig,
 ) -> Result<(), processes::ProcessError> {
     let config = &loaded.config;
+    let (gc, gc_argv) = (config.cache.garbage_collector.enable, processes::gc_argv(&procs.exe.cache_gc, config));
     let existing = procs.adopt().await?;
     if !procs.workers.is_empty() {
         let pids: Vec<String> = procs.workers.values().map(|w| format!("{} (PID {})", w.instance, w.pid)).collect();
@@ -268,24 +273,27 @@ async fn bring_up(
                 "{stale} adopted worker(s) run an older configuration than the configuration files; applying them"
             );
         }
-        if existing.iter().any(|p| p.status == ProcStatus::Fatal) {
+        if existing.iter().any(|c| c.state == controller::ChildState::Fatal) {
             tracing::warn!("some processes are FATAL; see the supervisor's log");
         }
-        procs.ensure_gc(config, &loaded.etag).await?;
+        procs.ensure_gc(gc, &gc_argv, &loaded.etag).await?;
         return Ok(());
     }
-    kresd::remove_stale_control_sockets(&procs.rundir);
-    procs.run_policy_loader(config, &loaded.etag).await?;
-    let lua = kres_datamodel::lua::render_worker(config).map_err(|e| processes::ProcessError::Render(e.to_string()))?;
+    kresd::remove_stale_control_sockets(config.rundir.path());
+    let render = |target| {
+        kres_datamodel::lua::render(config, target).map_err(|e| processes::ProcessError::Render(e.to_string()))
+    };
+    procs.run_policy_loader(&render(kres_datamodel::lua::RenderTarget::PolicyLoader)?, &loaded.etag).await?;
+    let lua = render(kres_datamodel::lua::RenderTarget::Worker)?;
     procs.scale_workers(config.workers.count, &lua, &loaded.etag).await?;
-    procs.ensure_gc(config, &loaded.etag).await?;
+    procs.ensure_gc(gc, &gc_argv, &loaded.etag).await?;
     // The reference's lines after its initial apply.
     tracing::info!("Config applied successfully to all workers");
     tracing::info!("Initial configuration applied. Process manager initialized...");
     Ok(())
 }
 
-fn on_event(procs: &mut Processes<SupervisorClient>, event: Event) {
+fn on_event<C>(procs: &mut Processes<C>, event: Event) {
     match event {
         Event::Exited { info, output_tail } => {
             if info.status == ProcStatus::Fatal {

@@ -3,14 +3,13 @@
 //! pipeline.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use kres_datamodel::KresConfig;
 use kres_datamodel::config::LogGroup;
 
-use super::controller::{Controller, ControllerError};
-use crate::protocol::{ProcInfo, ProcKind, ProcStatus, Reply, Restart, SpawnSpec, WaitFor};
+pub use super::controller::ProcessError;
+use super::controller::{Child, ChildState, Controller, Role};
 
 /// How long a kresd may take to send `READY=1` by default (the reference's supervisord `startsecs`).
 pub const WORKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -48,24 +47,6 @@ impl Executables {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ProcessError {
-    #[error("cannot render the Lua configuration: {0}")]
-    Render(String),
-    #[error("cannot write '{path}': {source}")]
-    Write { path: String, source: std::io::Error },
-    #[error("the policy-loader failed (exit code {code}); the configuration may be invalid:\n{output}")]
-    PolicyLoader { code: String, output: String },
-    #[error("{what}: {message}{output}")]
-    Process { what: String, message: String, output: String },
-    #[error(transparent)]
-    Controller(#[from] ControllerError),
-}
-
-fn tail_text(lines: &[String]) -> String {
-    if lines.is_empty() { String::new() } else { format!("\n{}", lines.join("\n")) }
-}
-
 /// A running kresd worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Worker {
@@ -79,7 +60,6 @@ pub struct Worker {
 pub struct Processes<C> {
     pub controller: C,
     pub exe: Executables,
-    pub rundir: PathBuf,
     /// Running workers by instance number (`SYSTEMD_INSTANCE`, `kresd<N>.conf`, `control/<N>`).
     pub workers: BTreeMap<u32, Worker>,
 }
@@ -88,7 +68,7 @@ pub fn worker_id(instance: u32) -> String {
     format!("kresd{instance}")
 }
 
-fn parse_worker_id(id: &str) -> Option<u32> {
+pub(crate) fn parse_worker_id(id: &str) -> Option<u32> {
     id.strip_prefix("kresd")?.parse().ok()
 }
 
@@ -96,67 +76,26 @@ pub const GC_ID: &str = "cache-gc";
 pub const POLICY_LOADER_ID: &str = "policy-loader";
 
 impl<C: Controller> Processes<C> {
-    pub fn new(controller: C, exe: Executables, rundir: PathBuf) -> Self {
-        Processes { controller, exe, rundir, workers: BTreeMap::new() }
+    pub fn new(controller: C, exe: Executables) -> Self {
+        Processes { controller, exe, workers: BTreeMap::new() }
     }
 
-    fn write(&self, name: &str, text: &str) -> Result<(), ProcessError> {
-        let path = self.rundir.join(name);
-        std::fs::write(&path, text).map_err(|source| ProcessError::Write { path: path.display().to_string(), source })
-    }
-
-    /// Takes over the processes a previous manager left running. Returns the adopted workers.
-    pub async fn adopt(&mut self) -> Result<Vec<ProcInfo>, ProcessError> {
-        let procs = self.controller.list().await?;
+    /// Takes over the processes a previous manager left running. Returns every child process.
+    pub async fn adopt(&mut self) -> Result<Vec<Child>, ProcessError> {
+        let children = self.controller.list().await?;
         self.workers.clear();
-        for p in &procs {
-            if p.kind == ProcKind::Kresd
-                && matches!(p.status, ProcStatus::Running | ProcStatus::Starting | ProcStatus::Backoff)
-                && let Some(instance) = parse_worker_id(&p.id)
-            {
-                self.workers.insert(instance, Worker { instance, pid: p.pid, etag: p.etag.clone() });
+        for c in &children {
+            if let (Role::Worker(instance), ChildState::Up) = (&c.role, c.state) {
+                let instance = *instance;
+                self.workers.insert(instance, Worker { instance, pid: c.pid, etag: c.etag.clone() });
             }
         }
-        Ok(procs)
+        Ok(children)
     }
 
-    /// Renders and runs the policy-loader, which builds the rules database (views, local data, forwarding).
-    pub async fn run_policy_loader(&self, config: &KresConfig, etag: &str) -> Result<(), ProcessError> {
-        let lua = kres_datamodel::lua::render_policy_loader(config).map_err(|e| ProcessError::Render(e.to_string()))?;
-        self.write("policy-loader.conf", &lua)?;
-        let spec = SpawnSpec {
-            id: POLICY_LOADER_ID.into(),
-            kind: ProcKind::PolicyLoader,
-            argv: vec![
-                self.exe.kresd.clone(),
-                "-c".into(),
-                "policy-loader.conf".into(),
-                "-c".into(),
-                "-".into(),
-                "-n".into(),
-            ],
-            env: vec![],
-            notify: false,
-            wait: WaitFor::Exit { timeout_ms: POLICY_LOADER_TIMEOUT.as_millis() as u64 },
-            restart: Restart::Never,
-            cleanup: vec![],
-            etag: etag.to_owned(),
-        };
-        let result = self.controller.spawn(spec).await;
-        let _ = std::fs::remove_file(self.rundir.join("policy-loader.conf"));
-        match result {
-            Ok(Reply::Exited { code: Some(0), .. }) => Ok(()),
-            Ok(Reply::Exited { code, output_tail, .. }) => Err(ProcessError::PolicyLoader {
-                code: code.map_or_else(|| "killed by a signal".into(), |c| c.to_string()),
-                output: output_tail.join("\n"),
-            }),
-            Ok(other) => Err(ControllerError::Unexpected(Box::new(other)).into()),
-            Err(e) => Err(ProcessError::Process {
-                what: "policy-loader".into(),
-                message: e.to_string(),
-                output: tail_text(e.output_tail()),
-            }),
-        }
+    /// Runs the policy-loader on `lua`, which builds the rules database (views, local data, forwarding).
+    pub async fn run_policy_loader(&self, lua: &str, etag: &str) -> Result<(), ProcessError> {
+        self.controller.run_policy_loader(lua, etag).await
     }
 
     /// The lowest instance number not used by a running worker.
@@ -164,42 +103,26 @@ impl<C: Controller> Processes<C> {
         (0..).find(|i| !self.workers.contains_key(i)).unwrap_or(0)
     }
 
-    /// Writes `kresd<N>.conf` and starts worker N, waiting for its `READY=1`.
+    /// Starts worker N on `lua`, waiting for its `READY=1`.
     pub async fn start_worker(&mut self, instance: u32, lua: &str, etag: &str) -> Result<Worker, ProcessError> {
-        let conf = format!("kresd{instance}.conf");
-        self.write(&conf, lua)?;
-        match self.spawn_spec_ready(instance, etag).await {
-            Ok(pid) => {
-                let worker = Worker { instance, pid, etag: etag.to_owned() };
-                self.workers.insert(instance, worker.clone());
-                Ok(worker)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(self.rundir.join(&conf));
-                Err(e)
-            }
-        }
+        let pid = self.controller.start_worker(instance, lua, etag).await?;
+        let worker = Worker { instance, pid, etag: etag.to_owned() };
+        self.workers.insert(instance, worker.clone());
+        Ok(worker)
     }
 
-    /// Stops worker N gracefully: first [`drain`](Self::drain) it so that no query already sent to it is lost,
-    /// then SIGTERM; removes its config file.
+    /// Stops worker N gracefully: first drains it (see [`Controller::drain_worker`]) so that no query already
+    /// sent to it is lost, then SIGTERM.
     pub async fn stop_worker(&mut self, instance: u32) -> Result<(), ProcessError> {
-        self.drain(instance).await;
+        self.controller.drain_worker(instance).await;
         self.stop_worker_now(instance).await
     }
 
-    /// Stops worker N (SIGTERM, SIGKILL after a timeout) without draining it; removes its config file.
+    /// Stops worker N (SIGTERM, SIGKILL after a timeout) without draining it.
     pub async fn stop_worker_now(&mut self, instance: u32) -> Result<(), ProcessError> {
-        self.controller.stop(&worker_id(instance), STOP_TIMEOUT).await?;
+        self.controller.stop_worker(instance).await?;
         self.workers.remove(&instance);
-        let _ = std::fs::remove_file(self.rundir.join(format!("kresd{instance}.conf")));
         Ok(())
-    }
-
-    /// Takes worker N out of the load balancing before it is stopped and waits until it has answered what it
-    /// was sent (UDP, TCP, DoT, DoH), so that no query is lost: see [`super::kresd::drain`].
-    pub async fn drain(&self, instance: u32) {
-        super::kresd::drain(&self.rundir, instance).await;
     }
 
     /// Starts workers until `count` run (all at once), or stops the highest-numbered ones.
@@ -217,12 +140,7 @@ impl<C: Controller> Processes<C> {
     /// Returns the instances that started and the first error, if any (the others keep running).
     pub async fn start_many(&mut self, n: usize, lua: &str, etag: &str) -> (Vec<u32>, Option<ProcessError>) {
         let instances: Vec<u32> = (0..).filter(|i| !self.workers.contains_key(i)).take(n).collect();
-        for i in &instances {
-            if let Err(e) = self.write(&format!("kresd{i}.conf"), lua) {
-                return (vec![], Some(e));
-            }
-        }
-        let starts = instances.iter().map(|&i| self.spawn_spec_ready(i, etag));
+        let starts = instances.iter().map(|&i| self.controller.start_worker(i, lua, etag));
         let results = super::join_all(starts.collect()).await;
         let mut started = Vec::with_capacity(n);
         let mut first_error = None;
@@ -233,7 +151,6 @@ impl<C: Controller> Processes<C> {
                     started.push(instance);
                 }
                 Err(e) => {
-                    let _ = std::fs::remove_file(self.rundir.join(format!("kresd{instance}.conf")));
                     first_error.get_or_insert(e);
                 }
             }
@@ -241,9 +158,9 @@ impl<C: Controller> Processes<C> {
         (started, first_error)
     }
 
-    /// Drains the given workers at once, then stops them (see [`Self::drain`]).
+    /// Drains the given workers at once, then stops them.
     pub async fn stop_many(&mut self, instances: &[u32]) {
-        let drains = instances.iter().map(|&i| self.drain(i));
+        let drains = instances.iter().map(|&i| self.controller.drain_worker(i));
         super::join_all(drains.collect()).await;
         for &i in instances {
             if let Err(e) = self.stop_worker_now(i).await {
@@ -252,50 +169,23 @@ impl<C: Controller> Processes<C> {
         }
     }
 
-    async fn spawn_spec_ready(&self, instance: u32, etag: &str) -> Result<u32, ProcessError> {
-        let spec = SpawnSpec {
-            id: worker_id(instance),
-            kind: ProcKind::Kresd,
-            argv: vec![self.exe.kresd.clone(), "-c".into(), format!("kresd{instance}.conf"), "-n".into()],
-            env: vec![("SYSTEMD_INSTANCE".into(), instance.to_string())],
-            notify: true,
-            wait: WaitFor::Ready { timeout_ms: worker_ready_timeout().as_millis() as u64 },
-            restart: Restart::OnFailure { max_retries: WORKER_MAX_RETRIES },
-            cleanup: vec![super::kresd::control_socket_relative(instance)],
-            etag: etag.to_owned(),
-        };
-        match self.controller.spawn(spec).await {
-            Ok(Reply::Proc { info }) => Ok(info.pid),
-            Ok(other) => Err(ControllerError::Unexpected(Box::new(other)).into()),
-            Err(e) => Err(ProcessError::Process {
-                what: format!("kresd worker {instance}"),
-                message: e.to_string(),
-                output: tail_text(e.output_tail()),
-            }),
-        }
-    }
-
-    /// Starts or stops the cache garbage collector to match `/cache/garbage-collector/enable`.
-    pub async fn ensure_gc(&self, config: &KresConfig, etag: &str) -> Result<(), ProcessError> {
-        let running = self.controller.list().await?.iter().any(|p| p.id == GC_ID && p.status != ProcStatus::Fatal);
-        let enabled = config.cache.garbage_collector.enable;
+    /// Starts or stops the cache garbage collector to match `/cache/garbage-collector/enable`; `argv` is its
+    /// command line ([`gc_argv`]).
+    pub async fn ensure_gc(&self, enabled: bool, argv: &[String], etag: &str) -> Result<(), ProcessError> {
+        let children = self.controller.list().await?;
+        let running = children.iter().any(|c| c.role == Role::Gc && c.state != ChildState::Fatal);
         if enabled && !running {
-            let spec = SpawnSpec {
-                id: GC_ID.into(),
-                kind: ProcKind::Gc,
-                argv: gc_argv(&self.exe.cache_gc, config),
-                env: vec![],
-                notify: false,
-                wait: WaitFor::Started,
-                restart: Restart::OnFailure { max_retries: WORKER_MAX_RETRIES },
-                cleanup: vec![],
-                etag: etag.to_owned(),
-            };
-            self.controller.spawn(spec).await?;
+            self.controller.start_gc(argv, etag).await?;
         } else if !enabled && running {
-            self.controller.stop(GC_ID, STOP_TIMEOUT).await?;
+            self.controller.stop_gc().await?;
         }
         Ok(())
+    }
+
+    /// PID of the cache garbage collector, when it runs.
+    pub async fn gc_pid(&self) -> Option<u32> {
+        let children = self.controller.list().await.ok()?;
+        children.iter().find(|c| c.role == Role::Gc && c.pid != 0).map(|c| c.pid)
     }
 }
 

@@ -6,14 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kres_datamodel::config::ManagementSchema;
-use kres_datamodel::json_patch;
 use kres_datamodel::node::Node;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 use super::*;
-use crate::manager::handle::{ApplyError, ApplyOutcome, Command, Edit, SelfMetrics, Snapshot, WorkerInfo};
+use crate::manager::handle::{ApplyError, ApplyOutcome, Command, SelfMetrics, Snapshot, WorkerInfo};
 
 fn snapshot(raw: Value, generation: u64) -> Snapshot {
     let config =
@@ -29,8 +28,9 @@ fn snapshot(raw: Value, generation: u64) -> Snapshot {
     }
 }
 
-/// A stand-in for the manager actor: applies edits to the raw document (validating it), checks preconditions
-/// in the same step, and publishes snapshots. Each apply takes a little while, like the real one.
+/// A stand-in for the manager actor: plans like it (preconditions, edit, validation, runtime-immutable changes:
+/// [`edit_and_validate`](crate::manager::plan::edit_and_validate)) without processes, and publishes snapshots.
+/// Each apply takes a little while, like the real one.
 fn fake_manager(raw: Value) -> ManagerHandle {
     let (commands, mut rx) = mpsc::channel(16);
     let (publish, snapshots) = watch::channel(Arc::new(snapshot(raw, 1)));
@@ -41,36 +41,14 @@ fn fake_manager(raw: Value) -> ManagerHandle {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     let current = publish.borrow().clone();
                     let result = (|| {
-                        if !request.preconditions.hold(&current.etag) {
-                            return Err(ApplyError::PreconditionFailed);
-                        }
-                        let raw = match request.edit {
-                            Edit::Replace(v) => v,
-                            Edit::Keep => (*current.raw).clone(),
-                            Edit::Put { pointer, value } => {
-                                json_patch::put(&current.raw, &pointer, value).map_err(|e| {
-                                    if e.is_not_found() {
-                                        ApplyError::NotFound(e.to_string())
-                                    } else {
-                                        ApplyError::BadRequest(e.to_string())
-                                    }
-                                })?
-                            }
-                            Edit::Delete { pointer } => json_patch::delete(&current.raw, &pointer).map_err(|e| {
-                                if e.is_not_found() {
-                                    ApplyError::NotFound(e.to_string())
-                                } else {
-                                    ApplyError::BadRequest(e.to_string())
-                                }
-                            })?,
-                            Edit::Patch(p) => json_patch::apply_patch(&current.raw, &p)
-                                .map_err(|e| ApplyError::BadRequest(e.to_string()))?,
-                        };
-                        kres_datamodel::validate(&Node::from_json(&raw), &kres_datamodel::ValidationOptions::lenient())
-                            .map_err(ApplyError::Invalid)?;
-                        if raw.get("management") != current.raw.get("management") {
-                            return Err(ApplyError::Forbidden("/management: not at runtime".into()));
-                        }
+                        // The manager's own edit, validation and runtime-change steps.
+                        let (raw, _) = crate::manager::plan::edit_and_validate(
+                            &current.raw,
+                            &current.config,
+                            &current.etag,
+                            &request,
+                            &kres_datamodel::ValidationOptions::lenient(),
+                        )?;
                         let etag = kres_datamodel::etag::etag(&raw);
                         let outcome = ApplyOutcome {
                             etag: etag.clone(),
