@@ -14,17 +14,24 @@
 //! * [`Kresd`] — a kresd started on a Lua config, ready when it sent `READY=1` to `NOTIFY_SOCKET`;
 //!   [`kresd_accepts`] is the canary check ("does real kresd accept this Lua?").
 //! * [`OFFLINE_LUA_PRELUDE`] / [`offline_config`] — keep kresd from contacting anything outside loopback.
+//! * [`daemon::Daemon`] — the real `knot-resolver` on an offline [`daemon::test_config`] in a temp dir, on a free
+//!   port; waits for DNS and the API, kresd PIDs, log.
+//! * [`children_named`], [`alive`], [`fd_count`], [`kresd_in`] — processes as `/proc` shows them; [`Tmpfs`] — a
+//!   small file system to fill.
 //!
 //! Tests that need the root should start with [`require_sid_root`], which panics with a clear message when the
 //! test binary runs on the host instead (for example through a plain `cargo test`).
 
+pub mod daemon;
 mod dig;
 mod error;
 mod knotd;
 mod kresd;
 mod ports;
 mod process;
+mod procfs;
 mod tempdir;
+mod tmpfs;
 
 pub use dig::{DigAnswer, Record, kdig, try_kdig};
 pub use error::FixtureError;
@@ -32,7 +39,9 @@ pub use knotd::{Knotd, Zone};
 pub use kresd::{Kresd, KresdBuilder, kresd_accepts};
 pub use ports::free_port;
 pub use process::{ChildGuard, wait_for, wait_until};
+pub use procfs::{alive, children_named, fd_count, kresd_in};
 pub use tempdir::TempDir;
+pub use tmpfs::Tmpfs;
 
 use std::path::Path;
 

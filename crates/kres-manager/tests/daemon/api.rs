@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use kres_test_support::{free_port, try_kdig, wait_until};
 use serde_json::{Value, json};
 
-use crate::fixture::{Daemon, TEST_ADDR, TEST_NAME, alive};
+use crate::fixture::{Daemon, TEST_ADDR, TEST_NAME, alive, daemon};
 
 pub(crate) const JSON: (&str, &str) = ("Content-Type", "application/json");
 
@@ -86,7 +86,7 @@ impl Api {
 
     /// Starts a daemon whose configuration has `extra` YAML appended.
     pub(crate) fn start_with(workers: usize, extra: &str) -> Api {
-        let mut daemon = Daemon::spawn_with(workers, extra);
+        let mut daemon = daemon().workers(workers).extra(extra).spawn();
         daemon.wait_answering(Duration::from_secs(30));
         let socket = daemon.rundir().join("kres-api.sock");
         let api = Api { daemon, socket };
@@ -203,7 +203,7 @@ fn half_applied_rolling_restart_is_rolled_back() {
     )
     .unwrap();
     Command::new("chmod").arg("755").arg(&wrapper).status().unwrap();
-    let mut daemon = Daemon::spawn_env(2, "", &[("KRES_KRESD_EXECUTABLE", wrapper.to_str().unwrap())]);
+    let mut daemon = daemon().workers(2).env("KRES_KRESD_EXECUTABLE", &wrapper).spawn();
     daemon.wait_answering(Duration::from_secs(30));
     let socket = daemon.rundir().join("kres-api.sock");
     let api = Api { daemon, socket };

@@ -22,7 +22,9 @@ use kres_test_support::{TempDir, free_port, try_kdig, wait_until};
 use serde_json::{Value, json};
 
 use crate::api::{Api, JSON, LoadResult, Reply, http, query_loop};
-use crate::fixture::{Daemon, TEST_ADDR, TEST_NAME, Tmpfs, alive, children_named, fd_count, kresd_in, test_config};
+use crate::fixture::{
+    BIN, Daemon, TEST_ADDR, TEST_NAME, Tmpfs, alive, children_named, daemon, fd_count, kresd_in, test_config,
+};
 
 /// One bound for every wait on the resolver.
 const WAIT: Duration = Duration::from_secs(30);
@@ -93,7 +95,7 @@ fn api_of(mut daemon: Daemon, workers: usize) -> Api {
 
 /// Starts a resolver with `workers` workers and moves it to generation 1 (so the baseline has seen an apply).
 fn start(workers: usize, env: &[(&str, &str)]) -> (Api, Baseline) {
-    let api = api_of(Daemon::spawn_env(workers, "", env), workers);
+    let api = api_of(env.iter().fold(daemon().workers(workers), |d, (k, v)| d.env(k, v)).spawn(), workers);
     warm_up(api)
 }
 
@@ -383,7 +385,7 @@ fn killed_supervisor_leaves_a_rundir_the_next_start_takes_over() {
     let Api { daemon, .. } = api;
     let Daemon { dir, port, process } = daemon;
     drop(process);
-    let api = api_of(Daemon::spawn_in(dir, port, &[]), 2);
+    let api = api_of(Daemon::spawn_in(BIN.as_ref(), dir, port), 2);
     let new = api.daemon.process.id();
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap().trim(), new.to_string(), "the PID file is taken over");
     assert!(api.log().contains("removing the stale PID file"), "{}", api.log());
@@ -481,7 +483,7 @@ fn start_on_tmpfs(what: &str, size: &str) -> (Api, Baseline, Tmpfs) {
     let tmpfs = Tmpfs::mount(&dir.path().join(what), size);
     std::fs::create_dir_all(dir.path().join("run")).unwrap();
     std::fs::create_dir_all(dir.path().join("cache")).unwrap();
-    let api = api_of(Daemon::spawn_in(dir, port, &[]), 2);
+    let api = api_of(Daemon::spawn_in(BIN.as_ref(), dir, port), 2);
     let (api, base) = warm_up(api);
     (api, base, tmpfs)
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use kres_test_support::wait_until;
 
-use crate::fixture::{Daemon, alive};
+use crate::fixture::{alive, daemon};
 
 fn kill(pid: u32, signal: &str) {
     let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
@@ -15,7 +15,7 @@ fn kill(pid: u32, signal: &str) {
 
 #[test]
 fn two_workers_start_and_answer_on_one_port() {
-    let d = Daemon::start(2);
+    let d = daemon().workers(2).start();
     let ok = wait_until(Duration::from_secs(10), Duration::from_millis(20), || d.kresd_pids().len() == 2);
     assert!(ok, "expected 2 kresd workers, got {:?}\n{}", d.kresd_pids(), d.log());
     // Both workers listen on the configured port (SO_REUSEPORT): each has its own control socket too.
@@ -25,7 +25,7 @@ fn two_workers_start_and_answer_on_one_port() {
 
 #[test]
 fn killed_worker_is_replaced_quickly() {
-    let d = Daemon::start(1);
+    let d = daemon().start();
     let old = d.kresd_pids();
     assert_eq!(old.len(), 1, "{}", d.log());
     kill(old[0], "KILL");
@@ -41,7 +41,7 @@ fn killed_worker_is_replaced_quickly() {
 
 #[test]
 fn manager_crash_keeps_dns_answering_and_workers_are_adopted() {
-    let d = Daemon::start(2);
+    let d = daemon().workers(2).start();
     assert!(wait_until(Duration::from_secs(10), Duration::from_millis(20), || d.kresd_pids().len() == 2));
     let workers = d.kresd_pids();
     let manager = d.manager_pid().expect("manager process");
@@ -69,7 +69,7 @@ fn manager_crash_keeps_dns_answering_and_workers_are_adopted() {
 
 #[test]
 fn failing_lua_script_stops_startup_with_kresd_error() {
-    let mut d = Daemon::spawn_with(1, "lua:\n  script: this_is_not_defined()\n");
+    let mut d = daemon().extra("lua:\n  script: this_is_not_defined()\n").spawn();
     let ok =
         wait_until(Duration::from_secs(30), Duration::from_millis(20), || matches!(d.process.try_wait(), Ok(Some(_))));
     assert!(ok, "knot-resolver kept running with a broken lua/script:\n{}", d.log());
@@ -82,7 +82,7 @@ fn failing_lua_script_stops_startup_with_kresd_error() {
 
 #[test]
 fn sigterm_stops_everything_and_cleans_up() {
-    let mut d = Daemon::start(2);
+    let mut d = daemon().workers(2).start();
     assert!(wait_until(Duration::from_secs(10), Duration::from_millis(20), || d.kresd_pids().len() == 2));
     let workers = d.kresd_pids();
     let manager = d.manager_pid().expect("manager");
@@ -105,7 +105,7 @@ fn sigterm_stops_everything_and_cleans_up() {
 
 #[test]
 fn second_daemon_on_the_same_rundir_is_refused() {
-    let d = Daemon::start(1);
+    let d = daemon().start();
     let out = Command::new(crate::fixture::BIN).arg("-c").arg(d.dir.path().join("config.yaml")).output().unwrap();
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use kres_test_support::{TempDir, try_kdig, wait_until};
 
-use crate::fixture::Daemon;
+use crate::fixture::{Daemon, daemon};
 
 const APPLIED: &str = "Config applied successfully to all workers";
 const POLICY_LOADER_SPAWNED: &str = "spawned: 'policy-loader' with pid";
@@ -50,7 +50,7 @@ struct Resolver {
 
 impl Resolver {
     fn start(workers: usize) -> Resolver {
-        let mut daemon = Daemon::spawn_with(workers, "");
+        let mut daemon = daemon().workers(workers).spawn();
         daemon.wait_answering(Duration::from_secs(30));
         let socket = daemon.rundir().join("kres-api.sock");
         let r = Resolver { daemon, socket };

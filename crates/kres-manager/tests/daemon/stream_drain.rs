@@ -9,16 +9,14 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kres_manager::manager::drain::{DRAIN_LUA, poll_lua};
-use kres_test_support::{
-    ChildGuard, Kresd, TempDir, free_port, offline_config, require_sid_root, try_kdig, wait_until,
-};
+use kres_test_support::{Kresd, TempDir, free_port, offline_config, require_sid_root, try_kdig, wait_until};
 
 use crate::api::Api;
 use crate::fixture::{BIN, Daemon, TEST_ADDR, TEST_NAME};
@@ -68,12 +66,7 @@ fn start_daemon() -> (Api, u16, u16) {
         d = dir.path().display()
     );
     std::fs::write(dir.path().join("config.yaml"), config).unwrap();
-    let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
-    let mut command = Command::new(BIN);
-    command.arg("-c").arg(dir.path().join("config.yaml")).stdin(Stdio::null()).stdout(log.try_clone().unwrap());
-    command.stderr(log);
-    let process = ChildGuard::spawn(&mut command).expect("spawn knot-resolver");
-    let mut daemon = Daemon { dir, port, process };
+    let mut daemon = Daemon::spawn_in(BIN.as_ref(), dir, port);
     daemon.wait_answering(Duration::from_secs(30));
     let socket = daemon.rundir().join("kres-api.sock");
     let api = Api { daemon, socket };

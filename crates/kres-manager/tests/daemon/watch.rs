@@ -12,9 +12,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kres_test_support::{ChildGuard, TempDir, free_port, require_sid_root, try_kdig, wait_until};
+use kres_test_support::{TempDir, free_port, require_sid_root, try_kdig, wait_until};
 
-use crate::fixture::{BIN, Daemon, test_config};
+use crate::fixture::{BIN, Daemon, daemon, test_config};
 
 /// How long a change may take to reach the workers (debounce 1 s + policy-loader or `net.tls`), generously.
 const FOLLOW: Duration = Duration::from_secs(20);
@@ -31,17 +31,7 @@ fn spawn_edited(workers: usize, edit: impl FnOnce(String) -> String) -> Daemon {
     let port = free_port();
     let config = edit(test_config(dir.path(), port, workers, ""));
     fs::write(dir.path().join("config.yaml"), config).unwrap();
-    let log = fs::File::create(dir.path().join("daemon.log")).unwrap();
-    let process = ChildGuard::spawn(
-        Command::new(BIN)
-            .arg("-c")
-            .arg(dir.path().join("config.yaml"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log),
-    )
-    .expect("spawn knot-resolver");
-    let mut d = Daemon { dir, port, process };
+    let mut d = Daemon::spawn_in(BIN.as_ref(), dir, port);
     d.wait_answering(Duration::from_secs(30));
     let all = wait_until(Duration::from_secs(10), POLL, || d.kresd_pids().len() == workers);
     assert!(all, "expected {workers} workers, got {:?}\n{}", d.kresd_pids(), d.log());
@@ -363,7 +353,7 @@ fn tcp_graphite_listener() -> (u16, Arc<Mutex<Vec<String>>>) {
 #[test]
 fn graphite_enabled_at_runtime_pushes_over_tcp() {
     let (port, lines) = tcp_graphite_listener();
-    let d = Daemon::start(1);
+    let d = daemon().start();
     let socket = d.rundir().join("kres-api.sock");
     let monitoring = format!(
         r#"{{"graphite": {{"enable": true, "host": "127.0.0.1", "port": {port}, "prefix": "kres.tcp", "interval": "1s"}}}}"#
@@ -392,13 +382,12 @@ fn graphite_pushes_over_udp_when_tcp_is_false() {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
     let port = socket.local_addr().unwrap().port();
-    let mut d = Daemon::spawn_with(
-        1,
+    let mut d = daemon().extra(
         &format!(
             "monitoring:\n  graphite:\n    enable: true\n    host: 127.0.0.1\n    port: {port}\n    prefix: kres.udp\n    \
              interval: 1s\n    tcp: false\n"
-        ),
-    );
+        ))
+        .spawn();
     d.wait_answering(Duration::from_secs(30));
     let mut lines: Vec<String> = Vec::new();
     let mut buf = vec![0u8; 65536];

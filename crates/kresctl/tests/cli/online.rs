@@ -7,7 +7,7 @@ use std::time::Duration;
 use kres_test_support::wait_until;
 use serde_json::{Value, json};
 
-use crate::daemon::{Daemon, alive};
+use crate::daemon::{Daemon, DaemonExt, alive, start_daemon};
 use crate::support::{Run, kresctl, parse};
 
 /// `kresctl -s SOCKET ARGS` with `input` on stdin.
@@ -36,7 +36,7 @@ fn json_of(run: &Run) -> Value {
 
 #[test]
 fn config_get_set_delete_patch_and_processes() {
-    let d = Daemon::start(1);
+    let d = start_daemon(1);
 
     // get: YAML by default, JSON indented by 4 with --json; the same document either way.
     let yaml = d.kresctl(["config", "get"]).success();
@@ -64,20 +64,20 @@ fn config_get_set_delete_patch_and_processes() {
     assert_eq!(run.stdout, "");
 
     // A dry run of a change that restarts the workers: the canary's verdict, nothing applied.
-    let before = d.kresd_pids();
+    let before = d.pids_kresd();
     assert_eq!(before.len(), 1);
     let dry = d.kresctl(["config", "set", "--dry-run", "-p", "/logging/level", "debug"]).success();
     let outcome = json_of(&dry);
     assert_eq!((outcome["dry_run"].clone(), outcome["canary"].clone()), (json!(true), json!(true)), "{outcome}");
     assert_eq!(outcome["restarted_workers"].as_array().map(Vec::len), Some(1), "{outcome}");
-    assert_eq!(d.kresd_pids(), before, "a dry run applies nothing");
+    assert_eq!(d.pids_kresd(), before, "a dry run applies nothing");
     assert_eq!(d.kresctl(["config", "get", "-p", "/logging/level"]).success().stdout, "info\n");
 
     // set -p /workers 3: three kresd, as `pids kresd` lists them.
     let set = d.kresctl(["config", "set", "-p", "/workers", "3"]).success();
     let outcome = json_of(&set);
     assert_eq!((outcome["changed"].clone(), outcome["dry_run"].clone()), (json!(true), json!(false)), "{outcome}");
-    let pids = d.kresd_pids();
+    let pids = d.pids_kresd();
     assert_eq!(pids.len(), 3, "{pids:?}\n{}", d.log());
     assert!(pids.iter().all(|p| alive(*p)), "{pids:?}");
     assert_eq!(d.kresctl(["config", "get", "-p", "/workers"]).success().stdout, "3\n");
@@ -99,7 +99,7 @@ fn config_get_set_delete_patch_and_processes() {
     // An invalid value: refused by the manager with the path, nothing changes.
     let run = d.kresctl(["config", "set", "-p", "/workers", "many"]).failure(1);
     run.stderr_has("status: 400").stderr_has("/workers");
-    assert_eq!(d.kresd_pids(), pids, "{}", run.stderr);
+    assert_eq!(d.pids_kresd(), pids, "{}", run.stderr);
 
     // The value from a file, and from stdin.
     let level = d.dir.write("level.json", "\"notice\"");
@@ -119,7 +119,7 @@ fn config_get_set_delete_patch_and_processes() {
     d.kresctl(["config", "delete", "-p", "/logging/groups"]).failure(1).stderr_has("status: 404");
 
     // patch: a JSON Patch (here YAML) from the command line; a failing `test` refuses the whole patch.
-    let pids = d.kresd_pids();
+    let pids = d.pids_kresd();
     assert_eq!(pids.len(), 3, "{pids:?}");
     let refused = d.kresctl([
         "config",
@@ -127,9 +127,9 @@ fn config_get_set_delete_patch_and_processes() {
         r#"[{"op": "replace", "path": "/workers", "value": 2}, {"op": "test", "path": "/workers", "value": 7}]"#,
     ]);
     refused.failure(1).stderr_has("status: 400");
-    assert_eq!(d.kresd_pids(), pids);
+    assert_eq!(d.pids_kresd(), pids);
     d.kresctl(["config", "patch", "- {op: replace, path: /workers, value: 2}"]).success();
-    let pids = d.kresd_pids();
+    let pids = d.pids_kresd();
     assert_eq!(pids.len(), 2, "{pids:?}");
     d.kresctl(["config", "patch", r#"{"op": "remove", "path": "/workers"}"#])
         .failure(1)
@@ -166,22 +166,22 @@ fn config_get_set_delete_patch_and_processes() {
 
 #[test]
 fn reload_metrics_cache_schema_and_stop() {
-    let d = Daemon::start(2);
+    let d = start_daemon(2);
 
     // reload: the configuration file as it is; --force restarts every worker.
-    let before = d.kresd_pids();
+    let before = d.pids_kresd();
     let run = d.kresctl(["reload"]).success();
     assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""), "a reload prints nothing, like the reference's");
-    assert_eq!(d.kresd_pids(), before, "an unchanged configuration restarts nothing");
+    assert_eq!(d.pids_kresd(), before, "an unchanged configuration restarts nothing");
     d.kresctl(["reload", "--force"]).success();
-    let after = d.kresd_pids();
+    let after = d.pids_kresd();
     assert_eq!(after.len(), 2);
     assert!(after.iter().all(|p| !before.contains(p)), "a forced reload restarts every worker: {before:?} → {after:?}");
     // A broken configuration file: the reload fails with the manager's reason, nothing changes.
     let good = std::fs::read_to_string(d.config_file()).unwrap();
     std::fs::write(d.config_file(), good.replace("workers: 2", "workers: many")).unwrap();
     d.kresctl(["reload"]).failure(1).stderr_has("status: 400").stderr_has("/workers");
-    assert_eq!(d.kresd_pids(), after);
+    assert_eq!(d.pids_kresd(), after);
     std::fs::write(d.config_file(), good).unwrap();
 
     // metrics: JSON per worker, indented by 4; Prometheus text; into a file.

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use kres_test_support::{TempDir, require_sid_root};
 
-use crate::daemon::Daemon;
+use crate::daemon::start_daemon;
 use crate::support::{Run, kresctl_in};
 
 const REFERENCE_KRESCTL: &str = "/usr/bin/kresctl";
@@ -86,7 +86,7 @@ fn offline_commands_usage_errors_and_unreachable_managers() {
 
 #[test]
 fn online_commands_and_failure_statuses() {
-    let daemon = Daemon::start(1);
+    let daemon = start_daemon(1);
     let dir = daemon.dir.path();
     let socket = daemon.socket();
     let socket = socket.to_str().unwrap();
@@ -110,7 +110,7 @@ fn online_commands_and_failure_statuses() {
     assert!(daemon.answers(), "{}", daemon.log());
 
     // stop: one manager for each client.
-    let other = Daemon::start(1);
+    let other = start_daemon(1);
     let other_socket = other.socket();
     let theirs = reference(dir, &["-s", other_socket.to_str().unwrap(), "stop"]);
     let ours = kresctl_in(Some(dir), ["-s", socket, "stop"]);
