@@ -96,7 +96,7 @@ impl Resolver {
     }
 
     /// The running workers, checking that each runs the worker Lua in force and serves the rules in force. (A worker
-/// that was not restarted keeps the ETag label it was started with.)
+    /// that was not restarted keeps the ETag label it was started with.)
     fn workers(&self) -> Vec<u32> {
         let s = self.fake.state();
         let current = &self.actor.current;
@@ -232,22 +232,28 @@ async fn a_worker_that_does_not_reset_its_rules_is_replaced() {
 }
 
 #[tokio::test]
-async fn the_worker_count_scales_up_and_down() {
+async fn without_defer_the_worker_count_scales_without_a_restart() {
     let mut r = resolver(1).await;
-    let same_lua = r.actor.current.worker_lua.clone();
+    r.apply(put("/defer", json!({"enable": false}))).await.unwrap();
+    assert_eq!(r.fake.take_calls(), ["start 1", "drain 0", "stop 0"], "defer is in the worker Lua");
+    let lua = r.actor.current.worker_lua.clone();
     let outcome = r.apply(put("/workers", json!(2))).await.unwrap();
-    if r.actor.current.worker_lua == same_lua {
-        assert_eq!(r.fake.take_calls(), ["start 1"], "only started the missing worker");
-        assert_eq!(outcome.canary, None);
-    } else {
-        assert_eq!(r.fake.take_calls(), ["start 1", "start 2", "drain 0", "stop 0"], "the count is in the Lua");
-    }
-    let running = r.workers();
-    assert_eq!(running.len(), 2);
+    assert_eq!(r.actor.current.worker_lua, lua, "without defer the count is not in the worker Lua");
+    assert_eq!(r.fake.take_calls(), ["start 0"], "only the missing worker started (lowest free instance)");
+    assert_eq!((outcome.canary, outcome.restarted_workers), (None, vec![]));
+    assert_eq!(r.workers(), [0, 1]);
     r.apply(put("/workers", json!(1))).await.unwrap();
-    assert_eq!(r.workers().len(), 1);
-    let calls = r.fake.take_calls();
-    assert!(calls.iter().filter(|c| c.starts_with("drain")).count() >= 1, "a stopped worker is drained: {calls:?}");
+    assert_eq!(r.fake.take_calls(), ["drain 1", "stop 1"], "the highest-numbered worker drained and stopped");
+    assert_eq!(r.workers(), [0]);
+}
+
+#[tokio::test]
+async fn with_defer_a_new_worker_count_is_a_rolling_restart() {
+    let mut r = resolver(1).await;
+    let outcome = r.apply(put("/workers", json!(2))).await.unwrap();
+    assert_eq!(r.fake.take_calls(), ["start 1", "start 2", "drain 0", "stop 0"], "defer's state is sized by the count");
+    assert_eq!(outcome.restarted_workers, [0]);
+    assert_eq!(r.workers(), [1, 2]);
 }
 
 #[tokio::test]
