@@ -15,8 +15,12 @@
 //! * the rest are serde-saphyr's defaults, spelled out because the layout is part of what we promise:
 //!   `indent_step: 2`, `compact_list_indent: true`, `prefer_block_scalars: true` (literal blocks).
 //!
-//! An earlier hand-written emitter (about 250 lines) produced the same text for every test below; it was
-//! replaced because serde-saphyr passed all of them and the property test without any wrapper code.
+//! This replaced a hand-written emitter (about 250 lines) because serde-saphyr passes every round-trip test
+//! below and the property tests (our reader and PyYAML) without wrapper code. The text differs from that
+//! emitter's, and from PyYAML's, in quoting only: serde-saphyr follows the YAML 1.1 spec's float pattern, which
+//! matches dotted digits, so IPv4 addresses, versions and `.` come out quoted (`- "127.0.0.1"`,
+//! `subtree: '.'`) where PyYAML writes them plain; it writes `x#y`, `-x`, `?x` plain where the old emitter quoted
+//! them (PyYAML writes them plain too). Both read back as the same strings everywhere.
 
 use serde_json::Value;
 
@@ -159,14 +163,14 @@ mod tests {
             round_trip(&json!(s));
         }
         assert_eq!(to_yaml(&json!({"listen": "127.0.0.1@53"})), "listen: 127.0.0.1@53\n");
-        // Either way is right for these: `#` only starts a comment after a space; YAML 1.1's float pattern
-        // (`[0-9.]*` after the dot) takes `1.2.3` for a float, PyYAML's does not.
         // A long value stays on one line (no folded `>` block), whatever its spaces.
         let long = "policy.add(policy.suffix(policy.DENY, {todname('example.com.')})) -- ".repeat(4);
         let long = long.trim_end();
         assert_eq!(to_yaml(&json!({ "k": long })), format!("k: {long}\n"));
-        // `...x` is no document end marker.
-        for s in ["x#y", "1.2.3", "...x"] {
+        // Either way is right for these (every reader takes them for strings): `#` only starts a comment after a
+        // space; `...x` is no document end marker; YAML 1.1's float pattern (`[0-9.]*` after the dot) matches
+        // `1.2.3`, `127.0.0.1` and `.`, PyYAML's does not. serde-saphyr quotes the dotted ones.
+        for s in ["x#y", "...x", "1.2.3", "127.0.0.1", "6.0.17", "."] {
             round_trip(&json!(s));
         }
     }
