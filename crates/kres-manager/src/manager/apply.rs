@@ -308,7 +308,7 @@ impl<C: Controller> Actor<C> {
         let calls =
             self.procs.workers.keys().map(|&i| async move { (i, self.procs.controller.command(i, command).await) });
         let mut failed = Vec::new();
-        for (instance, result) in super::join_all(calls.collect()).await {
+        for (instance, result) in futures_util::future::join_all(calls).await {
             if let Err(e) = result {
                 tracing::error!("worker {instance}: '{}' failed: {e}", command.lua());
                 failed.push(instance);

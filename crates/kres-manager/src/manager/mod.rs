@@ -10,9 +10,6 @@ pub mod processes;
 #[cfg(test)]
 mod tests;
 
-// The control-socket protocol and the drain, under their former paths (the daemon tests use them).
-pub use kresd::{control, drain};
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -324,24 +321,4 @@ fn on_event<C>(procs: &mut Processes<C>, event: Event) {
         }
         Event::ShuttingDown => tracing::info!("the supervisor is shutting down"),
     }
-}
-
-/// Runs futures concurrently on the current task and collects their results in order.
-pub(crate) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in futures.iter_mut().zip(results.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    results.into_iter().flatten().collect()
 }

@@ -141,7 +141,7 @@ impl<C: Controller> Processes<C> {
     pub async fn start_many(&mut self, n: usize, lua: &str, etag: &str) -> (Vec<u32>, Option<ProcessError>) {
         let instances: Vec<u32> = (0..).filter(|i| !self.workers.contains_key(i)).take(n).collect();
         let starts = instances.iter().map(|&i| self.controller.start_worker(i, lua, etag));
-        let results = super::join_all(starts.collect()).await;
+        let results = futures_util::future::join_all(starts).await;
         let mut started = Vec::with_capacity(n);
         let mut first_error = None;
         for (instance, result) in instances.into_iter().zip(results) {
@@ -161,7 +161,7 @@ impl<C: Controller> Processes<C> {
     /// Drains the given workers at once, then stops them.
     pub async fn stop_many(&mut self, instances: &[u32]) {
         let drains = instances.iter().map(|&i| self.controller.drain_worker(i));
-        super::join_all(drains.collect()).await;
+        futures_util::future::join_all(drains).await;
         for &i in instances {
             if let Err(e) = self.stop_worker_now(i).await {
                 tracing::warn!("cannot stop worker {i}: {e}");

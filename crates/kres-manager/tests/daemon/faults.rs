@@ -180,7 +180,7 @@ fn control(rundir: &Path, instance: u32, lua: &str) -> Result<Value, String> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let socket = rundir.join("control").join(instance.to_string());
     runtime
-        .block_on(kres_manager::manager::control::command(&socket, lua, Duration::from_secs(5)))
+        .block_on(kres_manager::manager::kresd::control::command(&socket, lua, Duration::from_secs(5)))
         .map_err(|e| e.to_string())
 }
 

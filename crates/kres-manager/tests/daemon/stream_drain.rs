@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use kres_manager::manager::drain::{DRAIN_LUA, poll_lua};
+use kres_manager::manager::kresd::drain::{DRAIN_LUA, poll_lua};
 use kres_test_support::{Kresd, TempDir, free_port, offline_config, require_sid_root, try_kdig, wait_until};
 
 use crate::api::Api;

@@ -130,7 +130,7 @@ pub async fn run_all(
         let lua = &lua;
         async move { (i, control::command(&socket, lua, timeout).await) }
     });
-    crate::manager::join_all(calls.collect()).await
+    futures_util::future::join_all(calls).await
 }
 
 /// Drains worker `instance` before it is stopped (never fails; see [`drain`]).
