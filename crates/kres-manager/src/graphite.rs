@@ -25,6 +25,7 @@ use kres_datamodel::config::GraphiteSchema;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::manager::handle::{ManagerHandle, Snapshot};
 
@@ -48,20 +49,27 @@ impl Transport {
     }
 }
 
-/// The running bridge; stopped with [`GraphiteTask::stop`] (or when the manager's snapshots end).
+/// The running bridge; it ends when the manager's shutdown token is cancelled (or [`GraphiteTask::stop`]), or when
+/// the manager's snapshots end.
 pub struct GraphiteTask {
     task: JoinHandle<()>,
+    stop: CancellationToken,
 }
 
 impl GraphiteTask {
-    pub fn stop(self) {
-        self.task.abort();
+    /// Cancels the task (if the shutdown token has not) and waits for it to end.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
     }
 }
 
-/// Starts the bridge task: it waits until Graphite is enabled, then pushes every interval.
-pub fn spawn(handle: ManagerHandle) -> GraphiteTask {
-    GraphiteTask { task: tokio::spawn(run(handle)) }
+/// Starts the bridge task: it waits until Graphite is enabled, then pushes every interval, until `shutdown` is
+/// cancelled.
+pub fn spawn(handle: ManagerHandle, shutdown: CancellationToken) -> GraphiteTask {
+    let stop = shutdown.child_token();
+    let until = stop.clone();
+    GraphiteTask { task: tokio::spawn(async move { until.run_until_cancelled(run(handle)).await.unwrap_or(()) }), stop }
 }
 
 async fn run(handle: ManagerHandle) {

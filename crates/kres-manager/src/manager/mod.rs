@@ -14,6 +14,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tokio_util::sync::CancellationToken;
+
 use kres_datamodel::{ConfigError, KresConfig, SystemFacts};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -83,6 +85,9 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
             return 1;
         }
     };
+    // One token carries shutdown to every task: the API server, the file watchers and Graphite. (The pings to the
+    // supervisor go on until the process exits: the watchdog is fed during a graceful shutdown too.)
+    let shutdown = CancellationToken::new();
     let _pings = spawn_pings(&client);
     let exe = Executables::from_env();
     let rundir = loaded.config.rundir.path().to_path_buf();
@@ -121,7 +126,7 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     let (commands_tx, mut commands) = mpsc::channel(64);
     let handle = handle::ManagerHandle::new(commands_tx, snapshot_rx);
     // The API is up before readiness is reported, so `kresctl` works as soon as the service is started.
-    let server = match crate::server::start(handle.clone(), &actor.current.config.management).await {
+    let server = match crate::server::start(handle.clone(), &actor.current.config.management, shutdown.clone()).await {
         Ok(server) => server,
         Err(e) => {
             tracing::error!("{e}; stopping the resolver");
@@ -138,8 +143,8 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     if let Err(e) = actor.procs.controller.ready("Ready").await {
         tracing::warn!("cannot report readiness: {e}");
     }
-    let watcher = crate::watch::spawn(handle.clone());
-    let graphite = crate::graphite::spawn(handle.clone());
+    let watcher = crate::watch::spawn(handle.clone(), shutdown.clone());
+    let graphite = crate::graphite::spawn(handle.clone(), shutdown.clone());
 
     loop {
         tokio::select! {
@@ -181,8 +186,9 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
         }
     }
     tracing::info!("Stopping API service...");
-    watcher.stop();
-    graphite.stop();
+    shutdown.cancel();
+    watcher.stop().await;
+    graphite.stop().await;
     server.stop().await;
     tracing::info!("Stopping kresd manager...");
     let _ = actor.procs.controller.shutdown().await;
@@ -240,17 +246,19 @@ fn monotonic_usec() -> u64 {
 fn spawn_pings(client: &SupervisorClient) -> Option<tokio::task::JoinHandle<()>> {
     let ms = std::env::var(ENV_MANAGER_PING_MS).ok()?.parse::<u64>().ok().filter(|ms| *ms > 0)?;
     let client = client.clone();
-    Some(tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(ms));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if let Err(e @ controller::ControllerError::Disconnected(_)) = client.ping().await {
-                tracing::debug!("stopping the pings: {e}");
-                return;
-            }
+    Some(tokio::spawn(pings(client, ms)))
+}
+
+async fn pings(client: SupervisorClient, ms: u64) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(ms));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e @ controller::ControllerError::Disconnected(_)) = client.ping().await {
+            tracing::debug!("stopping the pings: {e}");
+            return;
         }
-    }))
+    }
 }
 
 /// Starts the resolver's processes, or adopts the ones a previous manager left running.

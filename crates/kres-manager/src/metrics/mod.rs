@@ -7,8 +7,8 @@ mod prometheus;
 use kres_datamodel::config::MetricsMode;
 use serde_json::{Map, Value};
 
-use crate::manager::kresd::{Command, Stats};
 use crate::manager::handle::ManagerHandle;
+use crate::manager::kresd::{Command, Stats};
 pub use prometheus::{CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE, to_prometheus};
 
 /// The statistics of one worker (`None`: it did not answer, or metrics are `manager-only`).

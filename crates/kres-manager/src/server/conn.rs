@@ -15,14 +15,14 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// Header names whose title case differs from the reference's spelling: (as hyper writes it, as it should be),
 /// each preceded by the CRLF that ends the previous line and followed by the colon, so only a header name matches.
 const FIXES: &[(&[u8], &[u8])] = &[(b"\r\nEtag:", b"\r\nETag:")];
 
-/// Accepts connections until `stop` turns true, then lets the requests in progress finish.
-pub(super) async fn serve<L: Listener>(mut listener: L, app: Router, mut stop: watch::Receiver<bool>) {
+/// Accepts connections until `stop` is cancelled, then lets the requests in progress finish.
+pub(super) async fn serve<L: Listener>(mut listener: L, app: Router, stop: CancellationToken) {
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder.title_case_headers(true);
@@ -37,7 +37,7 @@ pub(super) async fn serve<L: Listener>(mut listener: L, app: Router, mut stop: w
                     }
                 });
             }
-            _ = stop.wait_for(|s| *s) => break,
+            () = stop.cancelled() => break,
         }
     }
     drop(listener);

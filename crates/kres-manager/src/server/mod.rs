@@ -31,8 +31,8 @@ use axum::routing::{get, post};
 use kres_datamodel::api::status::Index;
 use kres_datamodel::api::{http, routes};
 use kres_datamodel::config::ManagementSchema;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::manager::handle::ManagerHandle;
 pub use errors::status_of;
@@ -90,7 +90,7 @@ impl std::fmt::Display for Listen {
 /// A running API server; stop it with [`ServerHandle::stop`] (dropping it also removes the socket file).
 pub struct ServerHandle {
     listen: Listen,
-    shutdown: watch::Sender<bool>,
+    shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
     /// The unix socket file we created (path, device, inode), removed on stop if it is still ours.
     socket: Option<(PathBuf, u64, u64)>,
@@ -101,9 +101,10 @@ impl ServerHandle {
         &self.listen
     }
 
-    /// Stops accepting connections, lets requests in progress finish (for a few seconds) and removes the socket.
+    /// Stops accepting connections (as the manager's shutdown token does), lets requests in progress finish (for a
+    /// few seconds) and removes the socket.
     pub async fn stop(mut self) {
-        let _ = self.shutdown.send(true);
+        self.shutdown.cancel();
         if let Some(mut task) = self.task.take() {
             match tokio::time::timeout(STOP_GRACE, &mut task).await {
                 Ok(_) => {}
@@ -156,15 +157,21 @@ impl AppState {
     }
 }
 
-/// Binds the listener configured in `management` and serves the API on the current runtime.
-pub async fn start(handle: ManagerHandle, management: &ManagementSchema) -> Result<ServerHandle, ServerError> {
+/// Binds the listener configured in `management` and serves the API on the current runtime until `shutdown` is
+/// cancelled (or [`ServerHandle::stop`]).
+pub async fn start(
+    handle: ManagerHandle,
+    management: &ManagementSchema,
+    shutdown: CancellationToken,
+) -> Result<ServerHandle, ServerError> {
     let listen = Listen::from_config(management)?;
     let app = router(AppState::new(handle));
-    let (shutdown, stopped) = watch::channel(false);
+    let shutdown = shutdown.child_token();
+    let stopped = shutdown.clone();
     let (task, socket) = match &listen {
         Listen::Unix(path) => {
             let (listener, dev, ino) = bind_unix(path)?;
-            let task = tokio::spawn(conn::serve(listener, app, stopped));
+            let task = tokio::spawn(conn::serve(listener, app, stopped.clone()));
             (task, Some((path.clone(), dev, ino)))
         }
         Listen::Tcp(addr) => {

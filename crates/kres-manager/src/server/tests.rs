@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::*;
 use crate::manager::handle::{ApplyError, ApplyOutcome, Command, SelfMetrics, Snapshot, WorkerInfo};
+use tokio_util::sync::CancellationToken;
 
 fn snapshot(raw: Value, generation: u64) -> Snapshot {
     let config =
@@ -135,7 +136,7 @@ async fn api(raw: Value) -> Api {
     std::fs::create_dir_all(&dir).unwrap();
     let socket = dir.join("api.sock");
     let management = management_for(&socket);
-    let server = start(fake_manager(raw), &management).await.unwrap();
+    let server = start(fake_manager(raw), &management, CancellationToken::new()).await.unwrap();
     Api { _dir: TempSocketDir(dir), socket, server: Some(server) }
 }
 
@@ -317,7 +318,10 @@ async fn socket_is_0660_refused_while_in_use_and_replaced_when_stale() {
     let mode = std::fs::metadata(&api.socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o660);
     let management = management_for(&api.socket);
-    let err = start(fake_manager(json!({})), &management).await.err().expect("a second server must be refused");
+    let err = start(fake_manager(json!({})), &management, CancellationToken::new())
+        .await
+        .err()
+        .expect("a second server must be refused");
     assert!(matches!(err, ServerError::SocketInUse(_)), "{err}");
     // Stop: the socket is removed.
     api.server.take().unwrap().stop().await;
@@ -325,12 +329,15 @@ async fn socket_is_0660_refused_while_in_use_and_replaced_when_stale() {
     // A stale socket (nobody listening) is replaced.
     drop(std::os::unix::net::UnixListener::bind(&api.socket).unwrap());
     assert!(api.socket.exists());
-    let server = start(fake_manager(json!({})), &management).await.unwrap();
+    let server = start(fake_manager(json!({})), &management, CancellationToken::new()).await.unwrap();
     assert_eq!(api.get("/healthz").await.status, 200);
     server.stop().await;
     // A regular file is not clobbered.
     std::fs::write(&api.socket, "data").unwrap();
-    assert!(matches!(start(fake_manager(json!({})), &management).await, Err(ServerError::NotASocket(_))));
+    assert!(matches!(
+        start(fake_manager(json!({})), &management, CancellationToken::new()).await,
+        Err(ServerError::NotASocket(_))
+    ));
 }
 
 #[tokio::test]
@@ -342,12 +349,36 @@ async fn tcp_listener() {
     let raw = json!({"management": {"interface": format!("127.0.0.1@{port}")}});
     let config =
         kres_datamodel::validate(&Node::from_json(&raw), &kres_datamodel::ValidationOptions::lenient()).unwrap();
-    let server = start(fake_manager(raw), &config.management).await.unwrap();
+    let server = start(fake_manager(raw), &config.management, CancellationToken::new()).await.unwrap();
     assert_eq!(server.listen(), &Listen::Tcp(format!("127.0.0.1:{port}").parse().unwrap()));
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
     let mut out = String::new();
     stream.read_to_string(&mut out).await.unwrap();
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    server.stop().await;
+}
+
+/// The manager's shutdown token stops the server: no new connection is served once it is cancelled.
+#[tokio::test]
+async fn the_shutdown_token_stops_accepting() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let raw = json!({"management": {"interface": format!("127.0.0.1@{port}")}});
+    let config =
+        kres_datamodel::validate(&Node::from_json(&raw), &kres_datamodel::ValidationOptions::lenient()).unwrap();
+    let shutdown = CancellationToken::new();
+    let server = start(fake_manager(raw), &config.management, shutdown.clone()).await.unwrap();
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok());
+    shutdown.cancel();
+    let refused = tokio::time::timeout(Duration::from_secs(10), async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(refused.is_ok(), "the listener still accepts after the shutdown token was cancelled");
     server.stop().await;
 }

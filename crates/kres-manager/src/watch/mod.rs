@@ -41,9 +41,10 @@ use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use crate::manager::kresd::{self, ControlError};
 use crate::manager::handle::{ApplyError, ManagerHandle};
+use crate::manager::kresd::{self, ControlError};
 pub use targets::{Fingerprint, Target, directories, targets};
 
 /// Quiet time after the last event before acting.
@@ -53,20 +54,26 @@ pub const MAX_DELAY: Duration = Duration::from_secs(10);
 /// How often missing files (and directories that could not be watched) are looked for.
 pub const MISSING_POLL: Duration = Duration::from_secs(2);
 
-/// The running watcher task; stopped with [`WatchTask::stop`] (or when the manager's snapshots end).
+/// The running watcher task; it ends when the manager's shutdown token is cancelled (or [`WatchTask::stop`]), or
+/// when the manager's snapshots end.
 pub struct WatchTask {
     task: JoinHandle<()>,
+    stop: CancellationToken,
 }
 
 impl WatchTask {
-    pub fn stop(self) {
-        self.task.abort();
+    /// Cancels the task (if the shutdown token has not) and waits for it to end.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
     }
 }
 
-/// Starts the file watchers for the configuration in force and every later one.
-pub fn spawn(handle: ManagerHandle) -> WatchTask {
-    WatchTask { task: tokio::spawn(run(handle)) }
+/// Starts the file watchers for the configuration in force and every later one, until `shutdown` is cancelled.
+pub fn spawn(handle: ManagerHandle, shutdown: CancellationToken) -> WatchTask {
+    let stop = shutdown.child_token();
+    let until = stop.clone();
+    WatchTask { task: tokio::spawn(async move { until.run_until_cancelled(run(handle)).await.unwrap_or(()) }), stop }
 }
 
 async fn run(handle: ManagerHandle) {

@@ -33,7 +33,7 @@ fn fake(rpz: &Path) -> Fake {
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(snapshot));
     let (commands_tx, commands) = mpsc::channel(8);
-    let task = spawn(ManagerHandle::new(commands_tx, snapshot_rx));
+    let task = spawn(ManagerHandle::new(commands_tx, snapshot_rx), tokio_util::sync::CancellationToken::new());
     Fake { commands, _snapshot: snapshot_tx, task }
 }
 
@@ -82,7 +82,7 @@ async fn a_burst_of_writes_is_one_renew() {
     }
     assert!(f.renewed(ACTS).await, "no renew after writes");
     assert!(!f.renewed(QUIET).await, "a second renew for the same burst");
-    f.task.stop();
+    f.task.stop().await;
 }
 
 #[tokio::test]
@@ -95,7 +95,7 @@ async fn reads_and_other_files_trigger_nothing() {
     dir.write("other.rpz", "unrelated");
     std::fs::rename(dir.join("other.rpz"), dir.join("other2.rpz")).unwrap();
     assert!(!f.renewed(QUIET).await, "a renew without a change of the watched file");
-    f.task.stop();
+    f.task.stop().await;
 }
 
 #[tokio::test]
@@ -111,7 +111,7 @@ async fn rename_over_and_delete_recreate_renew() {
     assert!(!f.renewed(QUIET).await, "a renew while the file is missing");
     dir.write("zone.rpz", "3");
     assert!(f.renewed(ACTS).await, "re-created file not seen");
-    f.task.stop();
+    f.task.stop().await;
 }
 
 /// Kubernetes mounts secrets and config maps as `name -> ..data/name`, `..data -> ..<timestamp>`, and updates
@@ -130,7 +130,7 @@ async fn a_link_swapped_in_the_directory_renews() {
     std::os::unix::fs::symlink("..v2", dir.join("..data_tmp")).unwrap();
     std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
     assert!(f.renewed(ACTS).await, "link swap not seen");
-    f.task.stop();
+    f.task.stop().await;
 }
 
 /// The watched directory itself disappears and comes back (polled while the file is missing).
@@ -152,5 +152,5 @@ async fn a_recreated_directory_is_watched_again() {
     tokio::time::sleep(QUIET).await;
     std::fs::write(&file, "three").unwrap();
     assert!(f.renewed(ACTS).await, "a write after the directory came back was not seen");
-    f.task.stop();
+    f.task.stop().await;
 }
