@@ -165,7 +165,8 @@ const KNOWN: &[Known] = &[
         id: "integer-as-name",
         reason: "the reference turns an integer into text for every string-based value type, so `interface: 42`, \
                  `subtree: 1` or `tags: [7]` are valid there; we take numbers only in free-text fields \
-                 (docs/schema.md, item 5) (to be decided by the lead)",
+                 (docs/schema.md, item 5): a number where a name, an address or a tag is expected is a YAML \
+                 typing accident (`subtree: 1`), refused with its path rather than turned into a name",
         rule: Rule::OursRefuses(&["expected a string, got integer"]),
     },
     Known {
