@@ -392,12 +392,11 @@ mod tests {
 
     /// Serves `raw` as the answer to a GET over a unix socket, in pieces of `step` bytes; the client's result.
     fn answer_in_steps(name: &str, raw: &'static [u8], step: usize) -> Result<Response, ClientError> {
-        let path = temp_socket(name);
+        let (_dir, path) = temp_socket(name);
         let listener = UnixListener::bind(&path).unwrap();
         let server = serve_once(move || listener.accept().unwrap().0, raw, step);
         let result = api(Endpoint::Unix(path.clone())).with_timeout(Duration::from_secs(10)).get("/");
         server.join().unwrap();
-        let _ = std::fs::remove_dir_all(path.parent().unwrap());
         result
     }
 
@@ -502,16 +501,16 @@ mod tests {
         })
     }
 
-    fn temp_socket(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("kresctl-client-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("api.sock")
+    /// A socket path in a fresh temporary directory (removed when the guard is dropped).
+    fn temp_socket(name: &str) -> (kres_test_support::TempDir, PathBuf) {
+        let dir = kres_test_support::TempDir::new(&format!("kresctl-client-{name}"));
+        let path = dir.path().join("api.sock");
+        (dir, path)
     }
 
     #[test]
     fn request_over_a_unix_socket() {
-        let path = temp_socket("unix");
+        let (_dir, path) = temp_socket("unix");
         let listener = UnixListener::bind(&path).unwrap();
         let server =
             serve_once(move || listener.accept().unwrap().0, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 64);
@@ -522,7 +521,6 @@ mod tests {
         assert!(sent.starts_with("PUT /v1/config/workers HTTP/1.1\r\nHost: localhost\r\n"), "{sent}");
         assert!(sent.contains("\r\nContent-Type: application/json\r\nContent-Length: 1\r\n\r\n3"), "{sent}");
         assert!(sent.contains("\r\nConnection: close\r\n"), "{sent}");
-        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[test]
@@ -545,7 +543,7 @@ mod tests {
     #[test]
     fn an_answer_before_the_whole_body_is_read() {
         // The manager refuses a too large body (413) as soon as it sees its Content-Length, and closes.
-        let path = temp_socket("early");
+        let (_dir, path) = temp_socket("early");
         let listener = UnixListener::bind(&path).unwrap();
         let server = thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
@@ -566,12 +564,11 @@ mod tests {
         assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())), "{head}");
         let r = r.unwrap();
         assert_eq!((r.status, r.text().as_str()), (413, "too big!"));
-        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[test]
     fn connection_errors_name_the_socket_and_its_source() {
-        let path = temp_socket("missing");
+        let (_dir, path) = temp_socket("missing");
         let client = api(Endpoint::Unix(path.clone()));
         let e = client.get("/v1/config").unwrap_err();
         assert!(matches!(e, ClientError::Connect { .. }), "{e}");
@@ -583,12 +580,11 @@ mod tests {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let e = api(Endpoint::Tcp { host: "127.0.0.1".into(), port }).get("/").unwrap_err();
         assert!(e.to_string().contains(&format!("TCP 127.0.0.1 port {port}")), "{e}");
-        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[test]
     fn a_silent_server_times_out() {
-        let path = temp_socket("silent");
+        let (_dir, path) = temp_socket("silent");
         let listener = UnixListener::bind(&path).unwrap();
         let keep = thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
@@ -599,6 +595,5 @@ mod tests {
         let e = client.get("/").unwrap_err();
         assert!(matches!(e, ClientError::Timeout { .. }), "{e}");
         keep.join().unwrap();
-        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

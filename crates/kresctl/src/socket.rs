@@ -229,25 +229,16 @@ fn percent_decode(s: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    struct Dir(PathBuf);
+    struct Dir(kres_test_support::TempDir);
 
     impl Dir {
         fn new(name: &str) -> Dir {
-            let dir = std::env::temp_dir().join(format!("kresctl-socket-{}-{name}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            Dir(dir)
+            Dir(kres_test_support::TempDir::new(&format!("kresctl-socket-{name}")))
         }
         fn file(&self, name: &str, text: &str) -> PathBuf {
-            let path = self.0.join(name);
+            let path = self.0.path().join(name);
             std::fs::write(&path, text).unwrap();
             path
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
@@ -354,7 +345,7 @@ mod tests {
     fn config_argument_errors() {
         let dir = Dir::new("config-errors");
         let none = Path::new("/nonexistent/config.yaml");
-        let missing = dir.0.join("missing.yaml");
+        let missing = dir.0.path().join("missing.yaml");
         let err = discovery(None, Some(&missing), none).determine().unwrap_err();
         assert!(matches!(err, SocketError::ConfigMissing(_)), "{err}");
         assert!(err.to_string().contains("missing.yaml"), "{err}");
@@ -381,7 +372,7 @@ mod tests {
         assert!(s.source.contains("(default config file)"), "{}", s.source);
 
         // Missing default config: silently skipped.
-        let missing = dir.0.join("nothing.yaml");
+        let missing = dir.0.path().join("nothing.yaml");
         let s = discovery(None, None, &missing).determine().unwrap();
         assert_eq!(s.endpoint, unix("/run/knot-resolver/kres-api.sock"));
 

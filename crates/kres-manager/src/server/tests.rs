@@ -117,27 +117,17 @@ async fn request(socket: &Path, method: &str, path: &str, headers: &[(&str, &str
 }
 
 struct Api {
-    _dir: TempSocketDir,
+    _dir: kres_test_support::TempDir,
     socket: PathBuf,
     server: Option<ServerHandle>,
 }
 
-struct TempSocketDir(PathBuf);
-impl Drop for TempSocketDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 async fn api(raw: Value) -> Api {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("kres-api-unit-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("api.sock");
+    let dir = kres_test_support::TempDir::new("api-unit");
+    let socket = dir.path().join("api.sock");
     let management = management_for(&socket);
     let server = start(fake_manager(raw), &management, CancellationToken::new()).await.unwrap();
-    Api { _dir: TempSocketDir(dir), socket, server: Some(server) }
+    Api { _dir: dir, socket, server: Some(server) }
 }
 
 fn management_for(socket: &Path) -> ManagementSchema {
