@@ -44,9 +44,9 @@ pub(super) async fn serve<L: Listener>(mut listener: L, app: Router, stop: Cance
     graceful.shutdown().await;
 }
 
-/// A stream whose outgoing bytes get the header-name spellings of [`FIXES`]. It works like a small write buffer:
-/// a write is accepted whole (hyper hands over a response head in one buffer, so a name is never split between
-/// two writes), fixed, and written out before the next write is accepted.
+/// A stream whose outgoing response heads get the header-name spellings of [`FIXES`]. A write that holds a head
+/// (hyper hands over a head in one buffer, so a name is never split between two writes) is accepted whole, fixed
+/// in its head part only, and written out before the next write is accepted; other writes pass through.
 pub(super) struct HeaderCase<S> {
     inner: S,
     /// Accepted bytes not yet written to `inner`, from `written` on.
@@ -58,6 +58,15 @@ impl<S> HeaderCase<S> {
     pub(super) fn new(inner: S) -> Self {
         HeaderCase { inner, pending: Vec::new(), written: 0 }
     }
+}
+
+/// The part of `buf` that is a response head: hyper writes a head in one buffer (flattened with the start of the
+/// body), beginning with the status line; everything after the blank line, and every other write, is body.
+fn head_of(buf: &[u8]) -> Option<usize> {
+    if !buf.starts_with(b"HTTP/1.") {
+        return None;
+    }
+    Some(buf.windows(4).position(|w| w == b"\r\n\r\n").map_or(buf.len(), |end| end + 2))
 }
 
 /// Replaces every [`FIXES`] occurrence in `bytes` (same lengths, so in place).
@@ -97,11 +106,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for HeaderCase<S> {
 impl<S: AsyncWrite + Unpin> AsyncWrite for HeaderCase<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         ready!(self.poll_pending(cx))?;
-        if !FIXES.iter().any(|(from, _)| buf.windows(from.len()).any(|w| w == *from)) {
+        // Only a head is looked at (a few hundred bytes); bodies pass through untouched and uncopied.
+        let head = head_of(buf)
+            .filter(|&end| FIXES.iter().any(|(from, _)| buf[..end].windows(from.len()).any(|w| w == *from)));
+        let Some(end) = head else {
             return Pin::new(&mut self.inner).poll_write(cx, buf);
-        }
+        };
         self.pending.extend_from_slice(buf);
-        fix_names(&mut self.pending);
+        fix_names(&mut self.pending[..end]);
         // Accepted whole; written now as far as the socket takes it, the rest before the next write or flush.
         let _ = self.poll_pending(cx)?;
         Poll::Ready(Ok(buf.len()))
@@ -130,6 +142,14 @@ mod tests {
         assert_eq!(head, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nETag: \"Etag:\"\r\n\r\nETag: x");
     }
 
+    #[test]
+    fn the_head_ends_at_the_blank_line() {
+        let raw = b"HTTP/1.1 200 OK\r\nEtag: \"a\"\r\n\r\nbody\r\nEtag: x";
+        assert_eq!(head_of(raw), Some(b"HTTP/1.1 200 OK\r\nEtag: \"a\"\r\n".len()));
+        assert_eq!(head_of(b"HTTP/1.1 200 OK\r\nEtag: \"a\"\r\n"), Some(28));
+        assert_eq!(head_of(b"body\r\nEtag: x\r\n\r\n"), None);
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_slow_reader_gets_every_byte_fixed() {
         // A pipe smaller than the head: the writer has to come back for the rest.
@@ -141,12 +161,13 @@ mod tests {
             client.read_to_end(&mut out).await.unwrap();
             out
         });
-        let head = b"HTTP/1.1 200 OK\r\nEtag: \"a\"\r\nContent-Length: 0\r\n\r\n";
+        let head = b"HTTP/1.1 200 OK\r\nEtag: \"a\"\r\nContent-Length: 12\r\n\r\nbo";
         writer.write_all(head).await.unwrap();
-        writer.write_all(b"body\r\nEtag: ").await.unwrap();
+        writer.write_all(b"dy\r\nEtag: ").await.unwrap();
         writer.shutdown().await.unwrap();
         drop(writer);
         let out = reader.await.unwrap();
-        assert_eq!(out, b"HTTP/1.1 200 OK\r\nETag: \"a\"\r\nContent-Length: 0\r\n\r\nbody\r\nETag: ");
+        // The head's name is fixed; the body (after the blank line, and in later writes) is left as it is.
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nETag: \"a\"\r\nContent-Length: 12\r\n\r\nbody\r\nEtag: ");
     }
 }
