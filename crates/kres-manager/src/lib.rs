@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod graphite;
+pub mod history;
 pub mod logging;
 pub mod manager;
 pub mod metrics;
