@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use kres_datamodel::node::{Node, Value};
 use kres_datamodel::types::IpAddressPort;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::DEFAULT_CONFIG_FILE;
 
@@ -213,16 +213,9 @@ fn percent_encode(s: &str) -> String {
     utf8_percent_encode(s, QUOTE).to_string()
 }
 
-/// Strict percent-decoding: a `%` not followed by two hex digits is an error (the crate would keep it as it is),
-/// and so is a result that is not UTF-8.
+/// Strict percent-decoding, as the manager does it.
 fn percent_decode(s: &str) -> Option<String> {
-    let malformed = s
-        .match_indices('%')
-        .any(|(i, _)| !s.get(i + 1..i + 3).is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit())));
-    if malformed {
-        return None;
-    }
-    percent_decode_str(s).decode_utf8().ok().map(|text| text.into_owned())
+    kres_datamodel::api::routes::percent_decode(s)
 }
 
 #[cfg(test)]

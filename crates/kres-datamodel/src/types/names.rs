@@ -221,20 +221,21 @@ parsed_text!(
     json!({"type": "string", "pattern": "(?=^.{0,253}\\.?$)(^(?!-)[^.]{0,62}[^.-](\\.(?!-)[^.]{0,62}[^.-])*\\.?$)|^\\.$"})
 );
 
-impl FromKey for DomainName {
-    fn from_key(key: &str, cx: &mut Ctx, path: &Path, node: &Node) -> Option<Self> {
-        match DomainName::parse(key) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                cx.error(path, Some(node), e);
-                None
+/// Mapping keys that are names (`local-data/addresses`), parsed like the values.
+macro_rules! name_key {
+    ($t:ty) => {
+        impl FromKey for $t {
+            fn from_key(key: &str, cx: &mut Ctx, path: &Path, node: &Node) -> Option<Self> {
+                <$t>::parse(key).map_err(|e| cx.error(path, Some(node), e)).ok()
+            }
+            fn key_schema() -> serde_json::Value {
+                DomainName::schema()
             }
         }
-    }
-    fn key_schema() -> serde_json::Value {
-        DomainName::schema()
-    }
+    };
 }
+
+name_key!(DomainName);
 
 /// A domain name whose leftmost label may be the wildcard `*` (local-data names: `addresses` keys and rule
 /// `name`s). kresd 6 stores such a name as written; everything else about it is a [`DomainName`].
@@ -263,20 +264,7 @@ impl std::ops::Deref for WildcardName {
 text_value!(WildcardName);
 parsed_text!(WildcardName, DomainName::schema());
 
-impl FromKey for WildcardName {
-    fn from_key(key: &str, cx: &mut Ctx, path: &Path, node: &Node) -> Option<Self> {
-        match WildcardName::parse(key) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                cx.error(path, Some(node), e);
-                None
-            }
-        }
-    }
-    fn key_schema() -> serde_json::Value {
-        DomainName::schema()
-    }
-}
+name_key!(WildcardName);
 
 fn is_alnum_groups(text: &str, seps: &[char]) -> bool {
     !text.is_empty()

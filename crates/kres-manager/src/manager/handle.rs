@@ -97,22 +97,8 @@ impl ApplyRequest {
     }
 }
 
-/// What an apply did (or, for a dry run, would do).
-#[derive(Debug, Clone, Serialize)]
-pub struct ApplyOutcome {
-    /// ETag of the configuration in force afterwards (for a dry run: of the tested document).
-    pub etag: String,
-    /// Whether the document changed.
-    pub changed: bool,
-    pub dry_run: bool,
-    /// Worker instances that were (would be) replaced by a rolling restart.
-    pub restarted_workers: Vec<u32>,
-    /// Whether the policy-loader ran (rules were reloaded in the workers).
-    pub rules_reloaded: bool,
-    /// Whether a canary kresd accepted the new worker configuration.
-    pub canary: Option<bool>,
-    pub seconds: f64,
-}
+/// What an apply did (or, for a dry run, would do): the API's write answer, defined once in the contract.
+pub use kres_datamodel::api::config::WriteOutcome as ApplyOutcome;
 
 /// Why a change was not applied. Each maps to an HTTP status (see the server).
 #[derive(Debug, thiserror::Error)]

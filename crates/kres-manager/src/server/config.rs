@@ -10,14 +10,14 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use kres_datamodel::api::config::{WriteOptions, WriteOutcome};
+use kres_datamodel::api::config::WriteOptions;
 use kres_datamodel::api::http::{self, content_type};
 use kres_datamodel::api::routes;
 use kres_datamodel::json_pointer::{JsonPointer, PointerError};
 
 use super::errors::ApiError;
 use super::{AppState, body, set_etag};
-use crate::manager::handle::{ApplyOutcome, ApplyRequest, Edit, Preconditions, Snapshot};
+use crate::manager::handle::{ApplyRequest, Edit, Preconditions, Snapshot};
 
 pub(super) async fn get(State(app): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let snapshot = app.handle().snapshot();
@@ -122,17 +122,11 @@ async fn write(app: &AppState, headers: &HeaderMap, params: Params, edit: Result
     match app.handle().apply(request).await {
         Ok(outcome) => {
             let etag = if outcome.dry_run { current() } else { outcome.etag.clone() };
-            let body = serde_json::to_vec_pretty(&write_outcome(outcome)).unwrap_or_default();
+            let body = serde_json::to_vec_pretty(&outcome).unwrap_or_default();
             json_response(StatusCode::OK, Bytes::from(body), &etag)
         }
         Err(e) => ApiError::from(e).with_etag(&current()).into_response(),
     }
-}
-
-/// The answer's body: the contract's shape of the manager's outcome.
-fn write_outcome(outcome: ApplyOutcome) -> WriteOutcome {
-    let ApplyOutcome { etag, changed, dry_run, restarted_workers, rules_reloaded, canary, seconds } = outcome;
-    WriteOutcome { etag, changed, dry_run, restarted_workers, rules_reloaded, canary, seconds }
 }
 
 /// `?dry-run=true` and `?force=true` ([`WriteOptions`]); unknown parameters are refused.
