@@ -4,7 +4,7 @@
 //! `Content-Type`, `Content-Length`, `Date`, but `Etag`. [`HeaderCase`] turns the one name that title case gets
 //! wrong into the reference's `ETag` as the bytes leave.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -69,6 +69,11 @@ fn head_of(buf: &[u8]) -> Option<usize> {
     Some(buf.windows(4).position(|w| w == b"\r\n\r\n").map_or(buf.len(), |end| end + 2))
 }
 
+/// The end of `buf`'s head when the head has a name to fix.
+fn fixable_head(buf: &[u8]) -> Option<usize> {
+    head_of(buf).filter(|&end| FIXES.iter().any(|(from, _)| buf[..end].windows(from.len()).any(|w| w == *from)))
+}
+
 /// Replaces every [`FIXES`] occurrence in `bytes` (same lengths, so in place).
 fn fix_names(bytes: &mut [u8]) {
     for (from, to) in FIXES {
@@ -107,9 +112,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for HeaderCase<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         ready!(self.poll_pending(cx))?;
         // Only a head is looked at (a few hundred bytes); bodies pass through untouched and uncopied.
-        let head = head_of(buf)
-            .filter(|&end| FIXES.iter().any(|(from, _)| buf[..end].windows(from.len()).any(|w| w == *from)));
-        let Some(end) = head else {
+        let Some(end) = fixable_head(buf) else {
             return Pin::new(&mut self.inner).poll_write(cx, buf);
         };
         self.pending.extend_from_slice(buf);
@@ -117,6 +120,47 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for HeaderCase<S> {
         // Accepted whole; written now as far as the socket takes it, the rest before the next write or flush.
         let _ = self.poll_pending(cx)?;
         Poll::Ready(Ok(buf.len()))
+    }
+
+    /// hyper hands over the head and the body as separate slices: the head is fixed into `pending` and written
+    /// together with the body slices in one vectored write, like a stream without the fix-up.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_pending(cx))?;
+        let Some(first) = bufs.iter().position(|b| !b.is_empty()) else {
+            return Poll::Ready(Ok(0));
+        };
+        let Some(end) = fixable_head(&bufs[first]) else {
+            return Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        };
+        let this = &mut *self;
+        let head_len = bufs[first].len();
+        this.pending.extend_from_slice(&bufs[first]);
+        fix_names(&mut this.pending[..end]);
+        let mut slices = Vec::with_capacity(bufs.len() - first);
+        slices.push(IoSlice::new(&this.pending));
+        slices.extend(bufs[first + 1..].iter().map(|b| IoSlice::new(b)));
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, &slices) {
+            // The head went out whole, and maybe some of the body.
+            Poll::Ready(Ok(n)) if n >= head_len => {
+                this.pending.clear();
+                Poll::Ready(Ok(n))
+            }
+            // Part of the head went out: the head counts as accepted, the rest of it goes before the next write.
+            Poll::Ready(Ok(n)) => {
+                this.written = n;
+                Poll::Ready(Ok(head_len))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Ready(Ok(head_len)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -169,5 +213,42 @@ mod tests {
         let out = reader.await.unwrap();
         // The head's name is fixed; the body (after the blank line, and in later writes) is left as it is.
         assert_eq!(out, b"HTTP/1.1 200 OK\r\nETag: \"a\"\r\nContent-Length: 12\r\n\r\nbody\r\nEtag: ");
+    }
+
+    /// Vectored writes (what hyper uses on a TCP or unix stream): head and body slices, through a pipe smaller than
+    /// the head and through a large one; the head's name is fixed, the body untouched, nothing lost or repeated.
+    #[tokio::test(flavor = "current_thread")]
+    async fn vectored_writes_fix_the_head_only() {
+        for capacity in [7, 4096] {
+            let (client, server) = tokio::io::duplex(capacity);
+            let mut writer = HeaderCase::new(server);
+            let reader = tokio::spawn(async move {
+                let mut client = client;
+                let mut out = Vec::new();
+                client.read_to_end(&mut out).await.unwrap();
+                out
+            });
+            let head: &[u8] = b"HTTP/1.1 200 OK\r\nEtag: \"a\"\r\nContent-Length: 12\r\n\r\n";
+            let body: &[u8] = b"body\r\nEtag: ";
+            let total = head.len() + body.len();
+            let mut sent = 0;
+            while sent < total {
+                let slices: Vec<IoSlice<'_>> = if sent < head.len() {
+                    vec![IoSlice::new(&head[sent..]), IoSlice::new(body)]
+                } else {
+                    vec![IoSlice::new(&body[sent - head.len()..])]
+                };
+                let n = writer.write_vectored(&slices).await.unwrap();
+                assert!(n > 0);
+                sent += n;
+            }
+            writer.shutdown().await.unwrap();
+            drop(writer);
+            let out = reader.await.unwrap();
+            assert_eq!(
+                out, b"HTTP/1.1 200 OK\r\nETag: \"a\"\r\nContent-Length: 12\r\n\r\nbody\r\nEtag: ",
+                "{capacity}"
+            );
+        }
     }
 }
