@@ -1,5 +1,6 @@
 //! `POST /cache/clear` (reference-manager.md §1.5): the body is validated by the contract's
-//! [`CacheClearRequest::from_json`] (every error with its path), rendered to `cache.clear(...)` Lua and run in one worker (the workers share the cache); the answer is kresd's result.
+//! [`CacheClearRequest::from_json`] (every error with its path), rendered to `cache.clear(...)` Lua and run in one
+//! worker (the workers share the cache); the answer is kresd's result.
 
 use axum::body::Bytes;
 use axum::extract::State;
