@@ -383,6 +383,11 @@ fn unescape(raw: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// Encodes one reference token: `~` as `~0`, `/` as `~1`.
+pub fn escape_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
 impl fmt::Display for JsonPointer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for token in &self.tokens {

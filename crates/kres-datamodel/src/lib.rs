@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod diff;
 pub mod error;
 pub mod etag;
 pub mod json_patch;

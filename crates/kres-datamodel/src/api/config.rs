@@ -68,6 +68,10 @@ pub struct WriteOutcome {
     pub canary: Option<bool>,
     /// How long the change took.
     pub seconds: f64,
+    /// The history generation the change was recorded as (absent for a dry run, a change that applied nothing,
+    /// or when the history is not available).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
 }
 
 #[cfg(test)]

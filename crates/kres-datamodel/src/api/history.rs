@@ -1,9 +1,9 @@
 //! The configuration history: what the manager records about every configuration it was asked to apply (a
 //! numbered [`Generation`]), and a page of them ([`HistoryPage`]).
 //!
-//! These are the bodies the history routes will serve and the metadata the manager's history store writes to disk
-//! (`kres-manager/src/history/`); the routes themselves do not exist yet. Readers are tolerant: unknown fields
-//! are ignored, so a newer manager can add some without breaking an older `kresctl`.
+//! These are the bodies the history routes serve (see [`super::routes::HISTORY`]) and the metadata the manager's
+//! history store writes to disk (`kres-manager/src/history/`). Readers are tolerant: unknown fields are ignored,
+//! so a newer manager can add some without breaking an older `kresctl`.
 
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +85,40 @@ pub struct HistoryPage {
     /// How many of the newest were skipped.
     pub offset: usize,
     pub generations: Vec<Generation>,
+}
+
+/// One side of a [`Diff`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffSide {
+    /// The generation, when the side is one (absent for a file or the configuration in force).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
+    /// The ETag of the side's document: `If-Match` with the `from` ETag applies exactly what was diffed.
+    pub etag: String,
+}
+
+/// One changed value, by JSON pointer (RFC 6901).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// `add`, `remove` or `replace`.
+    pub op: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<serde_json::Value>,
+}
+
+/// What changes from one configuration to another: `GET /v1/history/{gen}/diff?to={gen}` and
+/// `kresctl config diff --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diff {
+    pub from: DiffSide,
+    pub to: DiffSide,
+    /// The changed values, in document order.
+    pub changes: Vec<Change>,
+    /// A unified diff of the two documents as YAML (empty when they are equal).
+    pub unified: String,
 }
 
 #[cfg(test)]

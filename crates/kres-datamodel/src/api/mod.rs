@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod config;
 pub mod errors;
+pub mod events;
 pub mod history;
 pub mod http;
 pub mod processes;

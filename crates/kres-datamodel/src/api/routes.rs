@@ -36,6 +36,28 @@ pub const PROCESSES: &str = "/processes";
 pub const HEALTHZ: &str = "/healthz";
 /// `GET /readyz`: the workers and DNS answer ([`super::status::Readiness`]).
 pub const READYZ: &str = "/readyz";
+/// `GET /v1/history?offset=N&limit=M`: the configuration generations, newest first
+/// ([`super::history::HistoryPage`]).
+pub const HISTORY: &str = "/v1/history";
+/// `GET /v1/events`: a Server-Sent Events stream of apply progress and process events ([`super::events`]).
+pub const EVENTS: &str = "/v1/events";
+
+/// `GET /v1/history/{generation}`: that generation's configuration (JSON; its ETag in the `ETag` header).
+pub fn history_path(generation: u64) -> String {
+    format!("{HISTORY}/{generation}")
+}
+
+/// `GET /v1/history/{generation}/diff?to={other}`: what changes from `generation` to `other`
+/// ([`super::history::Diff`]).
+pub fn history_diff_path(generation: u64, to: u64) -> String {
+    format!("{HISTORY}/{generation}/diff?to={to}")
+}
+
+/// `POST /v1/history/{generation}/rollback`: applies that generation's configuration again (honours `If-Match`;
+/// recorded as a new generation); answers like a configuration write.
+pub fn history_rollback_path(generation: u64) -> String {
+    format!("{HISTORY}/{generation}/rollback")
+}
 
 /// `/reload` or `/reload/force`.
 pub fn reload_path(force: bool) -> &'static str {

@@ -167,6 +167,11 @@ impl HistoryStore {
         Ok(&self.index[&number].generation)
     }
 
+    /// The number the next appended generation gets.
+    pub fn next_number(&self) -> u64 {
+        self.next
+    }
+
     /// A page of the history, newest first: `limit` generations after skipping the `offset` newest.
     pub fn list(&self, offset: usize, limit: usize) -> HistoryPage {
         let generations = self.index.values().rev().skip(offset).take(limit).map(|i| i.generation.clone()).collect();

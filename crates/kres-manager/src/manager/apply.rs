@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kres_datamodel::{ConfigError, SystemFacts, ValidationOptions};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use super::controller::Controller;
+use super::generations::{Candidate, SharedHistory};
 use super::handle::{
-    ApplyError, ApplyOutcome, ApplyRequest, ApplyResult, Command, Edit, SelfMetrics, Snapshot, WorkerInfo,
+    ApplyError, ApplyOutcome, ApplyRequest, ApplyResult, Client, Command, Edit, Event, EventKind, SelfMetrics,
+    Snapshot, Source, WorkerInfo,
 };
 use super::kresd;
 use super::load_config;
@@ -26,10 +28,40 @@ pub(super) struct Actor<C> {
     pub files: Vec<PathBuf>,
     pub snapshot: watch::Sender<Arc<Snapshot>>,
     pub metrics: SelfMetrics,
+    /// The generation in force (its number in the history, or a counter of applied changes without one).
     pub generation: u64,
+    /// The configuration history, when the state directory is usable; shared with the API's readers.
+    pub history: Option<SharedHistory>,
+    pub events: broadcast::Sender<Event>,
+    /// The generation number of the apply in progress (for its events).
+    pub in_progress: Option<u64>,
+    /// The configuration the last planned change tried to put in force.
+    pub(super) candidate: Option<Candidate>,
 }
 
 impl<C: Controller> Actor<C> {
+    pub fn new(
+        procs: Processes<C>,
+        current: Current,
+        files: Vec<PathBuf>,
+        snapshot: watch::Sender<Arc<Snapshot>>,
+        events: broadcast::Sender<Event>,
+        history: Option<SharedHistory>,
+    ) -> Self {
+        Actor {
+            procs,
+            current,
+            files,
+            snapshot,
+            metrics: SelfMetrics::default(),
+            generation: 0,
+            history,
+            events,
+            in_progress: None,
+            candidate: None,
+        }
+    }
+
     /// Publishes the state in force to readers.
     pub async fn publish(&mut self) {
         let gc_pid = self.procs.gc_pid().await;
@@ -51,7 +83,7 @@ impl<C: Controller> Actor<C> {
         match command {
             Command::Apply(request, reply) => {
                 let renew = matches!(request.edit, Edit::Keep) && !request.dry_run;
-                let result = self.apply(request).await;
+                let result = self.apply_recorded(request).await;
                 if renew {
                     match &result {
                         Ok(_) => tracing::info!("Configuration successfully renewed"),
@@ -63,10 +95,23 @@ impl<C: Controller> Actor<C> {
                 }
                 let _ = reply.send(result);
             }
-            Command::Reload { force, reply } => {
-                let result = self.reload(force).await;
+            Command::Reload { force, source, client, reply } => {
+                let result = self.reload(force, source, client).await;
                 if result.is_ok() {
                     tracing::info!("Configuration file successfully reloaded");
+                }
+                let _ = reply.send(result);
+            }
+            Command::Rollback { to, preconditions, client, reply } => {
+                let request = ApplyRequest {
+                    preconditions,
+                    client,
+                    ..ApplyRequest::new(Edit::Keep, Source::Rollback { of: to })
+                };
+                let result = self.rollback_to(to, request).await;
+                match &result {
+                    Ok(_) => tracing::info!("Configuration rolled back to generation {to}"),
+                    Err(e) => tracing::error!("Rolling back to generation {to} failed: {e}"),
                 }
                 let _ = reply.send(result);
             }
@@ -76,7 +121,7 @@ impl<C: Controller> Actor<C> {
     }
 
     /// Re-reads the configuration files and applies them; logs a failure like the reference.
-    async fn reload(&mut self, force: bool) -> ApplyResult {
+    async fn reload(&mut self, force: bool, source: Source, client: Option<Client>) -> ApplyResult {
         let loaded = match load_config(&self.files) {
             Ok(loaded) => loaded,
             Err(e) => {
@@ -93,7 +138,8 @@ impl<C: Controller> Actor<C> {
                 return Err(ApplyError::Load(e.to_string()));
             }
         };
-        let result = self.apply(ApplyRequest { force, ..ApplyRequest::new(Edit::Replace(loaded.raw)) }).await;
+        let request = ApplyRequest { force, client, ..ApplyRequest::new(Edit::Replace(loaded.raw), source) };
+        let result = self.apply_recorded(request).await;
         if let Err(e) = &result {
             match e {
                 ApplyError::Invalid(_) => tracing::error!("Failed to parse the updated configuration file: {e}"),
@@ -120,6 +166,10 @@ impl<C: Controller> Actor<C> {
             }
             Err(e) => return Err(e),
         };
+        self.candidate = Some(Candidate { raw: plan.next.raw.clone(), etag: plan.next.etag.clone() });
+        if !plan.dry_run {
+            self.emit(EventKind::Validated { impact: None });
+        }
         self.execute(plan, started).await
     }
 
@@ -133,6 +183,7 @@ impl<C: Controller> Actor<C> {
             rules_reloaded: plan.reload_rules,
             canary: None,
             seconds: 0.0,
+            generation: None,
         };
         if plan.dry_run {
             if let Some((lua, scratch)) = &plan.canary {
@@ -160,6 +211,7 @@ impl<C: Controller> Actor<C> {
                 tracing::error!("Failed to load policy rules: {e}");
                 return Err(e);
             }
+            self.emit(EventKind::PolicyLoaderDone);
         }
         if plan.restart_workers {
             unlink(&plan.unlink_before_workers);
@@ -177,6 +229,7 @@ impl<C: Controller> Actor<C> {
             }
         } else if plan.reload_rules {
             self.reset_rules(&next.worker_lua, &next.etag).await;
+            self.emit(EventKind::RulesReset);
         }
         if let Some(count) = plan.scale_to
             && let Err(e) = self.procs.scale_workers(count, &next.worker_lua, &next.etag).await
@@ -197,7 +250,6 @@ impl<C: Controller> Actor<C> {
             crate::logging::apply(&next.config.logging);
         }
         self.current = plan.next;
-        self.generation += 1;
         self.metrics.applied += 1;
         self.metrics.last_apply_seconds = started.elapsed().as_secs_f64();
         self.publish().await;
@@ -239,6 +291,7 @@ impl<C: Controller> Actor<C> {
             tracing::error!("Kresd with the new config failed to start, rejecting config: {e}");
             return Err(e);
         }
+        self.emit(EventKind::CanaryReady { instance: canary });
         let (mut new, error) = self.procs.start_many(count.saturating_sub(1), lua, etag).await;
         new.push(canary);
         if let Some(e) = error {
@@ -246,6 +299,15 @@ impl<C: Controller> Actor<C> {
             return Err(ApplyError::Failed(format!("a replacement worker failed to start: {e}")));
         }
         self.procs.stop_many(&old).await;
+        // The canary first, as it started.
+        let order: Vec<u32> = std::iter::once(canary).chain(new.iter().copied().filter(|&i| i != canary)).collect();
+        let total = order.len();
+        for i in 0..total {
+            let (old, new) = (old.get(i).copied(), order.get(i).copied());
+            if let Some(new) = new {
+                self.emit(EventKind::WorkerReplaced { old, new, done: i + 1, total });
+            }
+        }
         Ok(old.len())
     }
 

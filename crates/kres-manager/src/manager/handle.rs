@@ -2,12 +2,16 @@
 //! watchers, later remote config sources — talks to it through a [`ManagerHandle`]: config changes are
 //! [`Command`]s applied one at a time, and reads come from the latest published [`Snapshot`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+pub use kres_datamodel::api::events::{Event, EventKind};
+pub use kres_datamodel::api::history::{Client, Source};
 use kres_datamodel::json_pointer::JsonPointer;
 use kres_datamodel::{KresConfig, ValidationErrors};
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::history::HistoryStore;
 
 /// A running kresd worker as the rest of the manager sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -89,11 +93,22 @@ pub struct ApplyRequest {
     /// runs when the rules or the files they read (RPZ, hosts files) changed, and an unchanged document applies
     /// nothing.
     pub force: bool,
+    /// Where the change comes from (recorded in the history).
+    pub source: Source,
+    /// Who asked (recorded in the history and logged), when known.
+    pub client: Option<Client>,
 }
 
 impl ApplyRequest {
-    pub fn new(edit: Edit) -> Self {
-        ApplyRequest { edit, preconditions: Preconditions::default(), dry_run: false, force: false }
+    pub fn new(edit: Edit, source: Source) -> Self {
+        ApplyRequest {
+            edit,
+            preconditions: Preconditions::default(),
+            dry_run: false,
+            force: false,
+            source,
+            client: None,
+        }
     }
 }
 
@@ -121,6 +136,13 @@ pub enum ApplyError {
     /// kresd refused the new configuration (policy-loader or canary); nothing changed (422).
     #[error("{stage} rejected the new configuration: {message}{}", tail(output))]
     Rejected { stage: &'static str, message: String, output: Vec<String> },
+    /// The change was rolled out but failed a health check (a worker stopped answering the DNS probe or its
+    /// control socket during the hold); the previous generation was restored (422).
+    #[error(
+        "the new configuration failed the health check: {reason}; it was rolled back to the previous configuration \
+         ({lost_queries} probe queries lost)"
+    )]
+    RolledBack { reason: String, lost_queries: u64 },
     /// The configuration files could not be read (reload) (400).
     #[error("{0}")]
     Load(String),
@@ -142,9 +164,18 @@ pub type ApplyResult = Result<ApplyOutcome, ApplyError>;
 #[derive(Debug)]
 pub enum Command {
     Apply(ApplyRequest, oneshot::Sender<ApplyResult>),
-    /// Re-read the configuration files and apply them.
+    /// Re-read the configuration files and apply them (`source`: `Reload` or `Sighup`).
     Reload {
         force: bool,
+        source: Source,
+        client: Option<Client>,
+        reply: oneshot::Sender<ApplyResult>,
+    },
+    /// Apply the configuration of history generation `to` again.
+    Rollback {
+        to: u64,
+        preconditions: Preconditions,
+        client: Option<Client>,
         reply: oneshot::Sender<ApplyResult>,
     },
     /// Stop the resolver.
@@ -156,11 +187,31 @@ pub enum Command {
 pub struct ManagerHandle {
     commands: mpsc::Sender<Command>,
     snapshot: watch::Receiver<Arc<Snapshot>>,
+    events: broadcast::Sender<Event>,
+    history: Option<Arc<Mutex<HistoryStore>>>,
 }
 
+/// How many events a slow `/v1/events` reader may fall behind before it misses some.
+pub const EVENT_BACKLOG: usize = 1024;
+
 impl ManagerHandle {
-    pub fn new(commands: mpsc::Sender<Command>, snapshot: watch::Receiver<Arc<Snapshot>>) -> Self {
-        ManagerHandle { commands, snapshot }
+    pub fn new(
+        commands: mpsc::Sender<Command>,
+        snapshot: watch::Receiver<Arc<Snapshot>>,
+        events: broadcast::Sender<Event>,
+        history: Option<Arc<Mutex<HistoryStore>>>,
+    ) -> Self {
+        ManagerHandle { commands, snapshot, events, history }
+    }
+
+    /// Every event from now on (apply progress, process events).
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// The configuration history, when the state directory is usable.
+    pub fn history(&self) -> Option<&Arc<Mutex<HistoryStore>>> {
+        self.history.as_ref()
     }
 
     /// The configuration and processes in force now.
@@ -179,14 +230,23 @@ impl ManagerHandle {
         rx.await.map_err(|_| ApplyError::ShuttingDown)?
     }
 
-    pub async fn reload(&self, force: bool) -> ApplyResult {
+    pub async fn reload(&self, force: bool, source: Source, client: Option<Client>) -> ApplyResult {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Reload { force, reply: tx }).await.map_err(|_| ApplyError::ShuttingDown)?;
+        let command = Command::Reload { force, source, client, reply: tx };
+        self.commands.send(command).await.map_err(|_| ApplyError::ShuttingDown)?;
         rx.await.map_err(|_| ApplyError::ShuttingDown)?
     }
 
-    pub async fn renew(&self, force: bool) -> ApplyResult {
-        self.apply(ApplyRequest { force, ..ApplyRequest::new(Edit::Keep) }).await
+    pub async fn renew(&self, force: bool, source: Source, client: Option<Client>) -> ApplyResult {
+        self.apply(ApplyRequest { force, client, ..ApplyRequest::new(Edit::Keep, source) }).await
+    }
+
+    /// Applies the configuration of history generation `to` again (a new generation).
+    pub async fn rollback(&self, to: u64, preconditions: Preconditions, client: Option<Client>) -> ApplyResult {
+        let (tx, rx) = oneshot::channel();
+        let command = Command::Rollback { to, preconditions, client, reply: tx };
+        self.commands.send(command).await.map_err(|_| ApplyError::ShuttingDown)?;
+        rx.await.map_err(|_| ApplyError::ShuttingDown)?
     }
 
     pub async fn stop(&self) {

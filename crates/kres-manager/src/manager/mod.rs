@@ -3,6 +3,7 @@
 
 mod apply;
 pub mod controller;
+pub mod generations;
 pub mod handle;
 pub mod kresd;
 pub mod plan;
@@ -18,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use kres_datamodel::{ConfigError, KresConfig, SystemFacts};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::protocol::{ENV_MANAGER_PING_MS, ENV_SUPERVISOR_SOCKET, Event, ProcStatus};
 use controller::{Controller, Supervised, SupervisorClient};
@@ -73,6 +74,9 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
             return EXIT_FATAL;
         }
     };
+    let history = generations::open_history(&loaded.config.management);
+    let loaded = generations::starting_config(loaded, history.as_ref(), &config_files);
+    let started_at = std::time::SystemTime::now();
     crate::logging::apply(&loaded.config.logging);
     let Some(socket) = std::env::var_os(ENV_SUPERVISOR_SOCKET).map(PathBuf::from) else {
         tracing::error!("{ENV_SUPERVISOR_SOCKET} is not set: the manager process is started by the supervisor");
@@ -113,18 +117,13 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
         metrics: handle::SelfMetrics::default(),
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(placeholder));
-    let mut actor = apply::Actor {
-        procs,
-        current,
-        files: config_files,
-        snapshot: snapshot_tx,
-        metrics: handle::SelfMetrics::default(),
-        generation: 1,
-    };
+    let (events_tx, _) = broadcast::channel(handle::EVENT_BACKLOG);
+    let mut actor = apply::Actor::new(procs, current, config_files, snapshot_tx, events_tx.clone(), history);
+    generations::startup_generation(&mut actor, started_at, started.elapsed());
     actor.publish().await;
     converge_adopted(&mut actor).await;
     let (commands_tx, mut commands) = mpsc::channel(64);
-    let handle = handle::ManagerHandle::new(commands_tx, snapshot_rx);
+    let handle = handle::ManagerHandle::new(commands_tx, snapshot_rx, events_tx, actor.history.clone());
     // The API is up before readiness is reported, so `kresctl` works as soon as the service is started.
     let server = match crate::server::start(handle.clone(), &actor.current.config.management, shutdown.clone()).await {
         Ok(server) => server,
@@ -207,7 +206,8 @@ async fn converge_adopted<C: Controller>(actor: &mut apply::Actor<C>) {
         return;
     }
     tracing::warn!("{stale} of {count} adopted worker(s) run another configuration; applying the configuration files");
-    let request = handle::ApplyRequest { force: true, ..handle::ApplyRequest::new(handle::Edit::Keep) };
+    let source = handle::Source::Startup { files: actor.files.iter().map(|f| f.display().to_string()).collect() };
+    let request = handle::ApplyRequest { force: true, ..handle::ApplyRequest::new(handle::Edit::Keep, source) };
     if let Err(e) = actor.apply(request).await {
         tracing::error!("cannot apply the configuration files to the adopted workers: {e}");
     }
@@ -224,7 +224,9 @@ async fn reload_on_hangup<C: Controller>(actor: &mut apply::Actor<C>) {
         tracing::warn!("cannot report the reload: {e}");
     }
     let (tx, rx) = oneshot::channel();
-    actor.handle(handle::Command::Reload { force: false, reply: tx }).await;
+    actor
+        .handle(handle::Command::Reload { force: false, source: handle::Source::Sighup, client: None, reply: tx })
+        .await;
     let status = match rx.await {
         Ok(Ok(_)) => "Ready".to_owned(),
         _ => "Ready; the last reload failed, the previous configuration is in force (see the log)".to_owned(),

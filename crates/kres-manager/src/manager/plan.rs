@@ -207,7 +207,13 @@ fn deny_runtime_changes(old: &KresConfig, new: &KresConfig) -> Result<(), ApplyE
     if old.rundir != new.rundir {
         reasons.push("/rundir: changing the manager's rundir at runtime is not allowed; restart the resolver");
     }
-    if old.management != new.management {
+    let (om, nm) = (&old.management, &new.management);
+    // The health gate and the history's retention apply from the next change on; the rest is the manager's own
+    // set-up.
+    let fixed = |m: &kres_datamodel::config::ManagementSchema| {
+        (m.unix_socket.clone(), m.interface.clone(), m.state_dir.clone(), m.start_from)
+    };
+    if fixed(om) != fixed(nm) {
         reasons.push(
             "/management: changing the management API configuration at runtime is not allowed; restart the resolver",
         );

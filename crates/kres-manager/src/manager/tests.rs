@@ -64,20 +64,20 @@ async fn resolver(workers: usize) -> Resolver {
         gc_pid: None,
         metrics: SelfMetrics::default(),
     };
-    let actor = Actor {
-        procs,
-        current,
-        files: vec![dir.join("config.yaml")],
-        snapshot: watch::channel(Arc::new(snapshot)).0,
-        metrics: SelfMetrics::default(),
-        generation: 1,
-    };
+    let (events, _) = tokio::sync::broadcast::channel(16);
+    let snapshot = watch::channel(Arc::new(snapshot)).0;
+    let mut actor = Actor::new(procs, current, vec![dir.join("config.yaml")], snapshot, events, None);
+    actor.generation = 1;
     fake.take_calls();
     Resolver { actor, fake, dir }
 }
 
+fn api() -> super::handle::Source {
+    super::handle::Source::Api { method: "PUT".into(), route: "/v1/config".into() }
+}
+
 fn put(pointer: &str, value: Value) -> ApplyRequest {
-    ApplyRequest::new(Edit::Put { pointer: JsonPointer::parse(pointer).unwrap(), value })
+    ApplyRequest::new(Edit::Put { pointer: JsonPointer::parse(pointer).unwrap(), value }, api())
 }
 
 /// A change of the worker Lua only.
@@ -92,7 +92,7 @@ fn rules_change() -> ApplyRequest {
 
 impl Resolver {
     async fn apply(&mut self, request: ApplyRequest) -> Result<ApplyOutcome, ApplyError> {
-        self.actor.apply(request).await
+        self.actor.apply_recorded(request).await
     }
 
     /// The running workers, checking that each runs the worker Lua in force and serves the rules in force. (A worker
@@ -190,10 +190,13 @@ async fn a_failing_policy_loader_keeps_the_rules_and_the_workers() {
 async fn a_refused_canary_after_new_rules_restores_the_rules() {
     let mut r = resolver(2).await;
     r.fake.state().refuse = Some("1220".into());
-    let both = ApplyRequest::new(Edit::Patch(json!([
-        {"op": "add", "path": "/network/edns-buffer-size", "value": {"upstream": "1220B", "downstream": "1220B"}},
-        {"op": "replace", "path": "/local-data/records", "value": "b.test. 300 A 192.0.2.2\n"},
-    ])));
+    let both = ApplyRequest::new(
+        Edit::Patch(json!([
+            {"op": "add", "path": "/network/edns-buffer-size", "value": {"upstream": "1220B", "downstream": "1220B"}},
+            {"op": "replace", "path": "/local-data/records", "value": "b.test. 300 A 192.0.2.2\n"},
+        ])),
+        api(),
+    );
     r.apply(both).await.unwrap_err();
     assert_eq!(
         r.fake.take_calls(),
@@ -279,12 +282,12 @@ async fn a_dry_run_tries_a_canary_and_changes_nothing() {
 #[tokio::test]
 async fn an_unchanged_renew_does_nothing_and_a_forced_one_restarts_everything() {
     let mut r = resolver(2).await;
-    let outcome = r.apply(ApplyRequest::new(Edit::Keep)).await.unwrap();
+    let outcome = r.apply(ApplyRequest::new(Edit::Keep, api())).await.unwrap();
     assert_eq!(r.fake.take_calls(), Vec::<String>::new());
     assert!(!outcome.changed && !outcome.rules_reloaded && outcome.restarted_workers.is_empty());
     assert_eq!((r.actor.generation, r.actor.metrics.applied), (1, 0), "nothing applied");
 
-    let outcome = r.apply(ApplyRequest { force: true, ..ApplyRequest::new(Edit::Keep) }).await.unwrap();
+    let outcome = r.apply(ApplyRequest { force: true, ..ApplyRequest::new(Edit::Keep, api()) }).await.unwrap();
     assert_eq!(r.fake.take_calls(), ["policy-loader", "start 2", "start 3", "drain 0", "drain 1", "stop 0", "stop 1"]);
     assert_eq!((outcome.changed, outcome.canary, outcome.rules_reloaded), (false, Some(true), true));
     assert_eq!(r.workers(), [2, 3]);
@@ -319,7 +322,7 @@ async fn requests_the_plan_refuses_touch_nothing() {
     assert!(
         matches!(r.apply(put("/rundir", json!(elsewhere))).await, Err(ApplyError::Forbidden(m)) if m.contains("/rundir"))
     );
-    let delete = ApplyRequest::new(Edit::Delete { pointer: JsonPointer::parse("/nothing/here").unwrap() });
+    let delete = ApplyRequest::new(Edit::Delete { pointer: JsonPointer::parse("/nothing/here").unwrap() }, api());
     assert!(matches!(r.apply(delete).await, Err(ApplyError::NotFound(_))));
     assert_eq!(r.fake.take_calls(), Vec::<String>::new());
     assert_eq!(r.workers(), [0]);
@@ -340,7 +343,7 @@ fn the_plan_renders_once_and_decides_without_a_controller() {
     assert_eq!(p.unlink_before_workers, Vec::<std::path::PathBuf>::new(), "no shared file changes its settings");
     let p = plan::plan(&current, &[0, 1], &rules_change(), &opts(&dir), GC).unwrap();
     assert!(!p.restart_workers && p.reload_rules && p.next.worker_lua == current.worker_lua);
-    let p = plan::plan(&current, &[0], &ApplyRequest::new(Edit::Keep), &opts(&dir), GC).unwrap();
+    let p = plan::plan(&current, &[0], &ApplyRequest::new(Edit::Keep, api()), &opts(&dir), GC).unwrap();
     assert!(p.nothing && !p.changed);
     assert_eq!(p.scale_to, None, "an unchanged renew does not scale, even with a worker missing");
     let p = plan::plan(&current, &[0, 1], &put("/cache/size-max", json!("200M")), &opts(&dir), GC).unwrap();

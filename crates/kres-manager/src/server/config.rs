@@ -16,8 +16,9 @@ use kres_datamodel::api::routes;
 use kres_datamodel::json_pointer::{JsonPointer, PointerError};
 
 use super::errors::ApiError;
+use super::lifecycle::{Peer, client_of};
 use super::{AppState, body, set_etag};
-use crate::manager::handle::{ApplyRequest, Edit, Preconditions, Snapshot};
+use crate::manager::handle::{ApplyRequest, Edit, Preconditions, Snapshot, Source};
 
 pub(super) async fn get(State(app): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let snapshot = app.handle().snapshot();
@@ -64,6 +65,7 @@ type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
 pub(super) async fn put(
     State(app): State<AppState>,
+    peer: Peer,
     uri: Uri,
     headers: HeaderMap,
     params: Params,
@@ -74,11 +76,12 @@ pub(super) async fn put(
         let value = body::parse(&headers, body, None)?;
         Ok(if pointer.is_root() { Edit::Replace(value) } else { Edit::Put { pointer, value } })
     };
-    write(&app, &headers, params, edit()).await
+    write(&app, &headers, params, edit(), api_source("PUT", &uri), peer).await
 }
 
 pub(super) async fn patch(
     State(app): State<AppState>,
+    peer: Peer,
     uri: Uri,
     headers: HeaderMap,
     params: Params,
@@ -100,20 +103,39 @@ pub(super) async fn patch(
         }
         Ok(Edit::Patch(patch))
     };
-    write(&app, &headers, params, edit()).await
+    write(&app, &headers, params, edit(), api_source("PATCH", &uri), peer).await
 }
 
-pub(super) async fn delete(State(app): State<AppState>, uri: Uri, headers: HeaderMap, params: Params) -> Response {
+/// The history's source of an API write.
+fn api_source(method: &str, uri: &Uri) -> Source {
+    Source::Api { method: method.into(), route: uri.path().into() }
+}
+
+pub(super) async fn delete(
+    State(app): State<AppState>,
+    peer: Peer,
+    uri: Uri,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
     let edit = pointer_of(&uri).map(|pointer| Edit::Delete { pointer });
-    write(&app, &headers, params, edit).await
+    write(&app, &headers, params, edit, api_source("DELETE", &uri), peer).await
 }
 
 /// Sends a change to the manager actor and answers with its outcome (and the new ETag).
-async fn write(app: &AppState, headers: &HeaderMap, params: Params, edit: Result<Edit, ApiError>) -> Response {
+async fn write(
+    app: &AppState,
+    headers: &HeaderMap,
+    params: Params,
+    edit: Result<Edit, ApiError>,
+    source: Source,
+    peer: Peer,
+) -> Response {
     let current = || app.handle().snapshot().etag.clone();
     let request = (|| -> Result<ApplyRequest, ApiError> {
         let WriteOptions { dry_run, force } = write_options(params)?;
-        Ok(ApplyRequest { edit: edit?, preconditions: preconditions(headers)?, dry_run, force })
+        let preconditions = preconditions(headers)?;
+        Ok(ApplyRequest { preconditions, dry_run, force, client: client_of(peer), ..ApplyRequest::new(edit?, source) })
     })();
     let request = match request {
         Ok(r) => r,

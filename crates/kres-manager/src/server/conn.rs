@@ -17,19 +17,48 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
+use crate::manager::handle::Client;
+
 /// Header names whose title case differs from the reference's spelling: (as hyper writes it, as it should be),
 /// each preceded by the CRLF that ends the previous line and followed by the colon, so only a header name matches.
 const FIXES: &[(&[u8], &[u8])] = &[(b"\r\nEtag:", b"\r\nETag:")];
 
+/// The identity a connection's peer has before any authentication: on the unix socket, its uid and pid
+/// (`SO_PEERCRED`); none over TCP. Handlers find it as an `Extension<Client>` in every request.
+pub(super) trait PeerIdentity {
+    fn peer_client(&self) -> Option<Client>;
+}
+
+impl PeerIdentity for tokio::net::UnixStream {
+    fn peer_client(&self) -> Option<Client> {
+        let cred = self.peer_cred().ok()?;
+        Some(Client::Peer { uid: cred.uid(), pid: cred.pid().map_or(0, |p| p as u32) })
+    }
+}
+
+impl PeerIdentity for tokio::net::TcpStream {
+    fn peer_client(&self) -> Option<Client> {
+        None
+    }
+}
+
 /// Accepts connections until `stop` is cancelled, then lets the requests in progress finish.
-pub(super) async fn serve<L: Listener>(mut listener: L, app: Router, stop: CancellationToken) {
+pub(super) async fn serve<L>(mut listener: L, app: Router, stop: CancellationToken)
+where
+    L: Listener,
+    L::Io: PeerIdentity,
+{
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder.title_case_headers(true);
     loop {
         tokio::select! {
             (stream, _) = listener.accept() => {
-                let service = TowerToHyperService::new(app.clone());
+                let app = match stream.peer_client() {
+                    Some(client) => app.clone().layer(axum::Extension(client)),
+                    None => app.clone(),
+                };
+                let service = TowerToHyperService::new(app);
                 let connection = graceful.watch(builder.serve_connection(TokioIo::new(HeaderCase::new(stream)), service));
                 tokio::spawn(async move {
                     if let Err(e) = connection.await {

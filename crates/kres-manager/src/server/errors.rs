@@ -38,7 +38,7 @@ pub fn status_of(error: &ApplyError) -> StatusCode {
         ApplyError::NotFound(_) => StatusCode::NOT_FOUND,
         ApplyError::BadRequest(_) | ApplyError::Invalid(_) | ApplyError::Load(_) => StatusCode::BAD_REQUEST,
         ApplyError::Forbidden(_) => StatusCode::CONFLICT,
-        ApplyError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ApplyError::Rejected { .. } | ApplyError::RolledBack { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         ApplyError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         ApplyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
     }
@@ -65,7 +65,7 @@ impl From<ApplyError> for ApiError {
             }
             ApplyError::Failed(message) => format!("applying the configuration failed: {message}"),
             ApplyError::NotFound(message) | ApplyError::BadRequest(message) => message.clone(),
-            ApplyError::ShuttingDown => error.to_string(),
+            ApplyError::ShuttingDown | ApplyError::RolledBack { .. } => error.to_string(),
         };
         ApiError::new(status, message)
     }
@@ -99,6 +99,7 @@ mod tests {
             (ApplyError::Forbidden("x".into()), 409),
             (ApplyError::Rejected { stage: "the canary kresd", message: "x".into(), output: vec![] }, 422),
             (ApplyError::Load("x".into()), 400),
+            (ApplyError::RolledBack { reason: "x".into(), lost_queries: 0 }, 422),
             (ApplyError::Failed("x".into()), 500),
             (ApplyError::ShuttingDown, 503),
         ];

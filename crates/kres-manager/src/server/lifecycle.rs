@@ -2,15 +2,24 @@
 //! manager has finished, with a failure status and the reason when they fail. Each logs the reference's line when the
 //! request arrives ("Reloading event triggered...").
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use kres_datamodel::api::http::content_type;
+use kres_datamodel::api::routes;
 
 use super::AppState;
 use super::errors::ApiError;
-use crate::manager::handle::ApplyResult;
+use crate::manager::handle::{ApplyResult, Client, Source};
+
+/// The connection's peer (unix socket) or authenticated client, when known.
+pub(super) type Peer = Option<Extension<Client>>;
+
+pub(super) fn client_of(peer: Peer) -> Option<Client> {
+    peer.map(|Extension(client)| client)
+}
 
 pub(super) async fn stop(State(app): State<AppState>) -> Response {
     tracing::info!("Shutdown event triggered...");
@@ -18,24 +27,38 @@ pub(super) async fn stop(State(app): State<AppState>) -> Response {
     text(StatusCode::OK, "Shutting down...\n")
 }
 
-pub(super) async fn reload(State(app): State<AppState>) -> Response {
+pub(super) async fn reload(State(app): State<AppState>, peer: Peer) -> Response {
     tracing::info!("Reloading event triggered...");
-    answer(app.handle().reload(false).await, "Reloading...")
+    answer(app.handle().reload(false, Source::Reload, client_of(peer)).await, "Reloading...")
 }
 
-pub(super) async fn reload_force(State(app): State<AppState>) -> Response {
+pub(super) async fn reload_force(State(app): State<AppState>, peer: Peer) -> Response {
     tracing::info!("Reloading event triggered...");
-    answer(app.handle().reload(true).await, "Reloading...")
+    answer(app.handle().reload(true, Source::Reload, client_of(peer)).await, "Reloading...")
 }
 
-pub(super) async fn renew(State(app): State<AppState>) -> Response {
+pub(super) async fn renew(State(app): State<AppState>, peer: Peer) -> Response {
     tracing::info!("Renewing configuration event triggered...");
-    answer(app.handle().renew(false).await, "Renewing configuration...")
+    answer(
+        app.handle()
+            .renew(
+                false,
+                Source::Api { method: "POST".into(), route: routes::renew_path(false).into() },
+                client_of(peer),
+            )
+            .await,
+        "Renewing configuration...",
+    )
 }
 
-pub(super) async fn renew_force(State(app): State<AppState>) -> Response {
+pub(super) async fn renew_force(State(app): State<AppState>, peer: Peer) -> Response {
     tracing::info!("Renewing configuration event triggered...");
-    answer(app.handle().renew(true).await, "Renewing configuration...")
+    answer(
+        app.handle()
+            .renew(true, Source::Api { method: "POST".into(), route: routes::renew_path(true).into() }, client_of(peer))
+            .await,
+        "Renewing configuration...",
+    )
 }
 
 /// 200 with the reference's text, a summary and the new ETag; the error's status and message otherwise.

@@ -59,6 +59,7 @@ fn fake_manager(raw: Value) -> ManagerHandle {
                             rules_reloaded: false,
                             canary: None,
                             seconds: 0.02,
+                            generation: None,
                         };
                         if !request.dry_run {
                             publish.send_replace(Arc::new(snapshot(raw, current.generation + 1)));
@@ -70,11 +71,14 @@ fn fake_manager(raw: Value) -> ManagerHandle {
                 Command::Reload { reply, .. } => {
                     let _ = reply.send(Err(ApplyError::Load("cannot read configuration file '/x.yaml'".into())));
                 }
+                Command::Rollback { reply, .. } => {
+                    let _ = reply.send(Err(ApplyError::NotFound("no history in the fake".into())));
+                }
                 Command::Stop => break,
             }
         }
     });
-    ManagerHandle::new(commands, snapshots)
+    ManagerHandle::new(commands, snapshots, tokio::sync::broadcast::channel(16).0, None)
 }
 
 struct Reply {

@@ -337,7 +337,8 @@ async fn reload_tls(handle: &ManagerHandle, cert: &Path, key: &Path) {
 async fn renew_rules(handle: &ManagerHandle, files: &[PathBuf]) {
     let names: Vec<String> = files.iter().map(|f| format!("'{}'", f.display())).collect();
     tracing::info!("RPZ file {} changed; renewing configuration", names.join(", "));
-    match handle.renew(false).await {
+    let path = files.first().map(|f| f.display().to_string()).unwrap_or_default();
+    match handle.renew(false, crate::manager::handle::Source::Watcher { path }, None).await {
         Ok(_) => tracing::info!("Renewing configuration has finished"),
         Err(ApplyError::ShuttingDown) => tracing::debug!("not renewing: the manager is shutting down"),
         Err(e) => tracing::error!(

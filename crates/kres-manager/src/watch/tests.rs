@@ -33,7 +33,10 @@ fn fake(rpz: &Path) -> Fake {
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(snapshot));
     let (commands_tx, commands) = mpsc::channel(8);
-    let task = spawn(ManagerHandle::new(commands_tx, snapshot_rx), tokio_util::sync::CancellationToken::new());
+    let task = spawn(
+        ManagerHandle::new(commands_tx, snapshot_rx, tokio::sync::broadcast::channel(16).0, None),
+        tokio_util::sync::CancellationToken::new(),
+    );
     Fake { commands, _snapshot: snapshot_tx, task }
 }
 
@@ -51,6 +54,7 @@ impl Fake {
                     rules_reloaded: true,
                     canary: None,
                     seconds: 0.0,
+                    generation: None,
                 }));
                 true
             }
