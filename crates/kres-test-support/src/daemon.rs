@@ -28,7 +28,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub fn test_config(dir: &Path, port: u16, workers: usize, extra: &str) -> String {
     format!(
         "rundir: {dir}/run\nworkers: {workers}\ncache:\n  storage: {dir}/cache\n  size-max: 10M\n\
-         management:\n  unix-socket: {dir}/run/kres-api.sock\n\
+         management:\n  unix-socket: {dir}/run/kres-api.sock\n  state-dir: {dir}/state\n  health-hold: 300ms\n\
          network:\n  listen:\n    - interface: 127.0.0.1@{port}\n\
          options:\n  priming: false\n  time-jump-detection: false\n\
          dnssec:\n  enable: false\n\

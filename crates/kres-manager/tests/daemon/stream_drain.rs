@@ -54,7 +54,7 @@ fn start_daemon() -> (Api, u16, u16) {
     let (port, dot, doh) = (free_port(), free_port(), free_port());
     let config = format!(
         "rundir: {d}/run\nworkers: 2\ncache:\n  storage: {d}/cache\n  size-max: 10M\n\
-         management:\n  unix-socket: {d}/run/kres-api.sock\n\
+         management:\n  unix-socket: {d}/run/kres-api.sock\n  state-dir: {d}/state\n\
          network:\n  listen:\n    - interface: 127.0.0.1@{port}\n\
          \x20   - interface: 127.0.0.1@{dot}\n      kind: dot\n\
          \x20   - interface: 127.0.0.1@{doh}\n      kind: doh2\n\
