@@ -34,6 +34,9 @@ enum Why {
     VersionBounds,
     /// 8. Our descriptions where the reference has a version string or none.
     Descriptions,
+    /// 9. Settings the reference does not have: the configuration history, the health gate of applies, where the
+    /// manager starts from.
+    Extensions,
 }
 
 impl Why {
@@ -47,6 +50,7 @@ impl Why {
             Why::EcmaPattern => 6,
             Why::VersionBounds => 7,
             Why::Descriptions => 8,
+            Why::Extensions => 9,
         }
     }
 }
@@ -202,7 +206,20 @@ const INTENDED: &[Intended] = &[
     d("/lua/policy-script", "type", "null, string", "null, number, string", NumbersAsText),
     d("/lua/script", "type", "null, string", "null, number, string", NumbersAsText),
     d("/management", ADDITIONAL, "-", CLOSED, Closed),
-    d("/management", KEYS, "unix_socket", "unix-socket", DashedDefaults),
+    d("/management/state-dir", "property", "absent", "present", Extensions),
+    d("/management/history", "property", "absent", "present", Extensions),
+    d("/management/history/max-count", "property", "absent", "present", Extensions),
+    d("/management/history/max-size", "property", "absent", "present", Extensions),
+    d("/management/health-hold", "property", "absent", "present", Extensions),
+    d("/management/health-probe", "property", "absent", "present", Extensions),
+    d("/management/start-from", "property", "absent", "present", Extensions),
+    d(
+        "/management",
+        "default",
+        r#"{"unix_socket":"/run/knot-resolver/kres-api.sock","interface":null}"#,
+        r#"{"unix-socket":"/run/knot-resolver/kres-api.sock","interface":null,"state-dir":"/var/lib/knot-resolver","history":{"max-count":100,"max-size":"64M"},"health-hold":"3s","health-probe":"localhost.","start-from":"file"}"#,
+        Extensions,
+    ),
     d("/monitoring", ADDITIONAL, "-", CLOSED, Closed),
     d("/monitoring/graphite", ADDITIONAL, "-", CLOSED, Closed),
     d(
