@@ -131,6 +131,14 @@ impl<C: Controller> Actor<C> {
             ),
             (None, _) => {}
         }
+        if let Some(outcome) = &outcome {
+            self.metrics.apply_duration.observe(started.elapsed().as_secs_f64());
+            self.metrics.last_apply_time =
+                SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+            if let Outcome::RolledBack { .. } = outcome {
+                self.metrics.rolled_back += 1;
+            }
+        }
         if let Some(result) = outcome {
             let etag = result.is_applied().then(|| self.current.etag.clone());
             self.emit(EventKind::Done { result, etag, seconds: started.elapsed().as_secs_f64() });

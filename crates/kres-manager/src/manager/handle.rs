@@ -28,10 +28,40 @@ pub struct SelfMetrics {
     pub applied: u64,
     /// Changes refused because the canary (or the policy-loader) rejected them.
     pub canary_failures: u64,
+    /// Changes rolled out, then rolled back (a failed health check, or a failure half-way).
+    pub rolled_back: u64,
     /// Worker restarts done by rolling restarts.
     pub worker_restarts: u64,
     /// Duration of the last successful apply, seconds.
     pub last_apply_seconds: f64,
+    /// When the last apply (of any result) finished, seconds since the Unix epoch (0: none yet).
+    pub last_apply_time: f64,
+    /// The durations of every recorded apply (applied, refused by kresd, rolled back).
+    pub apply_duration: Histogram,
+}
+
+/// The upper bounds (seconds) of [`SelfMetrics::apply_duration`]'s buckets; the last bucket is `+Inf`.
+pub const APPLY_DURATION_BUCKETS: [f64; 9] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// A Prometheus-style histogram: cumulative counts per upper bound, plus the sum and the count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Histogram {
+    /// `counts[i]`: observations <= `APPLY_DURATION_BUCKETS[i]` (cumulative).
+    pub counts: [u64; APPLY_DURATION_BUCKETS.len()],
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, value: f64) {
+        for (count, bound) in self.counts.iter_mut().zip(APPLY_DURATION_BUCKETS) {
+            if value <= bound {
+                *count += 1;
+            }
+        }
+        self.sum += value;
+        self.count += 1;
+    }
 }
 
 /// What readers see: the configuration in force and the processes running it.

@@ -66,6 +66,30 @@ pub fn to_json(stats: &[WorkerStats]) -> Value {
     Value::Object(map)
 }
 
+/// The key of the manager's own metrics in `/metrics/json` (next to the workers' `kresd:kresdN` keys).
+pub const MANAGER_KEY: &str = "manager";
+
+/// The manager's own metrics as `/metrics/json` shows them under [`MANAGER_KEY`]: the generation in force, the
+/// applies by result, the apply-duration histogram and the time of the last apply.
+pub fn manager_json(snapshot: &crate::manager::handle::Snapshot) -> Value {
+    let m = &snapshot.metrics;
+    let buckets: Map<String, Value> = crate::manager::handle::APPLY_DURATION_BUCKETS
+        .iter()
+        .zip(m.apply_duration.counts)
+        .map(|(le, n)| (le.to_string(), Value::from(n)))
+        .chain(std::iter::once(("+Inf".to_owned(), Value::from(m.apply_duration.count))))
+        .collect();
+    serde_json::json!({
+        "generation": snapshot.generation,
+        "applies": {"applied": m.applied, "refused": m.canary_failures, "rolled-back": m.rolled_back},
+        "apply_duration_seconds": {"buckets": buckets, "sum": m.apply_duration.sum, "count": m.apply_duration.count},
+        "last_apply_duration_seconds": m.last_apply_seconds,
+        "last_apply_time": m.last_apply_time,
+        "worker_restarts": m.worker_restarts,
+        "workers": snapshot.workers.len(),
+    })
+}
+
 /// The number of leaves (numbers, strings, booleans) in a JSON value.
 pub fn leaf_count(value: &Value) -> usize {
     match value {

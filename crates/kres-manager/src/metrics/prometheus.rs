@@ -174,16 +174,33 @@ pub fn to_prometheus(stats: &[WorkerStats], snapshot: &Snapshot) -> String {
     family(
         &mut out,
         "kres_manager_config_generation",
-        "number of configurations applied since the manager started, including the first",
+        "the configuration generation in force (its number in the configuration history)",
         "gauge",
         one(snapshot.generation as f64),
     );
     family(
         &mut out,
-        "kres_manager_apply_duration_seconds",
+        "kres_manager_last_apply_duration_seconds",
         "duration of the last successful configuration change, in seconds",
         "gauge",
         one(m.last_apply_seconds),
+    );
+    family(
+        &mut out,
+        "kres_manager_last_apply_timestamp_seconds",
+        "when the last configuration change finished (whatever its result), seconds since the Unix epoch",
+        "gauge",
+        one(m.last_apply_time),
+    );
+    apply_histogram(&mut out, &m.apply_duration);
+    let results = [("applied", m.applied), ("refused", m.canary_failures), ("rolled-back", m.rolled_back)];
+    let labels: Vec<(String, f64)> = results.iter().map(|(r, n)| (format!("result=\"{r}\""), *n as f64)).collect();
+    family(
+        &mut out,
+        "kres_manager_applies_total",
+        "configuration changes by result: applied, refused (by the canary or the policy-loader), rolled back",
+        "counter",
+        labels.iter().map(|(l, v)| (l, *v)),
     );
     family(
         &mut out,
@@ -208,6 +225,24 @@ pub fn to_prometheus(stats: &[WorkerStats], snapshot: &Snapshot) -> String {
     );
     family(&mut out, "kres_manager_workers", "kresd workers running", "gauge", one(snapshot.workers.len() as f64));
     out
+}
+
+/// `kres_manager_apply_duration_seconds`: how long recorded applies took (applied, refused, rolled back).
+fn apply_histogram(out: &mut String, h: &crate::manager::handle::Histogram) {
+    let name = "kres_manager_apply_duration_seconds";
+    header_lines(
+        out,
+        name,
+        "duration of configuration changes (applied, refused or rolled back), in seconds",
+        "histogram",
+    );
+    let bucket = format!("{name}_bucket");
+    for (count, le) in h.counts.iter().zip(crate::manager::handle::APPLY_DURATION_BUCKETS) {
+        sample(out, &bucket, &format!("le=\"{le}\""), *count as f64);
+    }
+    sample(out, &bucket, "le=\"+Inf\"", h.count as f64);
+    sample(out, &format!("{name}_sum"), "", h.sum);
+    sample(out, &format!("{name}_count"), "", h.count as f64);
 }
 
 fn latency_histogram(out: &mut String, stats: &[WorkerStats], labels: &[String]) {

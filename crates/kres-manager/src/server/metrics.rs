@@ -15,7 +15,11 @@ pub(super) async fn redirect() -> Response {
 
 pub(super) async fn json(State(app): State<AppState>) -> Response {
     let stats = crate::metrics::collect(app.handle()).await;
-    let body = super::pretty_json(&crate::metrics::to_json(&stats));
+    let mut json = crate::metrics::to_json(&stats);
+    if let Some(map) = json.as_object_mut() {
+        map.insert(crate::metrics::MANAGER_KEY.into(), crate::metrics::manager_json(&app.handle().snapshot()));
+    }
+    let body = super::pretty_json(&json);
     (StatusCode::OK, [(header::CONTENT_TYPE, content_type::JSON_UTF8)], body).into_response()
 }
 

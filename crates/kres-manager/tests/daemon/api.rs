@@ -330,7 +330,11 @@ fn metrics_json_and_prometheus_agree_and_pass_promtool() {
     }
     let r = api.get("/metrics");
     assert_eq!((r.status, r.header("location")), (301, Some("/metrics/json")));
-    let json = api.get("/metrics/json").json();
+    let mut json = api.get("/metrics/json").json();
+    let manager = json.as_object_mut().unwrap().remove("manager").expect("the manager's own metrics");
+    assert!(manager["generation"].as_u64().unwrap() >= 1, "{manager}");
+    assert_eq!(manager["applies"]["applied"], 0, "{manager}");
+    assert_eq!(manager["workers"], 2, "{manager}");
     let workers = json.as_object().unwrap();
     assert_eq!(workers.len(), 2, "{json}");
     let mut leaves = 0;

@@ -31,7 +31,19 @@ fn snapshot(workers: &[u32]) -> Snapshot {
         generation: 3,
         workers: workers.iter().map(|i| WorkerInfo { instance: *i, pid: 100 + i }).collect(),
         gc_pid: None,
-        metrics: SelfMetrics { applied: 2, canary_failures: 1, worker_restarts: 4, last_apply_seconds: 0.025 },
+        metrics: {
+            let mut m = SelfMetrics {
+                applied: 2,
+                canary_failures: 1,
+                rolled_back: 1,
+                worker_restarts: 4,
+                ..Default::default()
+            };
+            m.last_apply_seconds = 0.025;
+            m.apply_duration.observe(0.3);
+            m.apply_duration.observe(7.0);
+            m
+        },
     }
 }
 
@@ -75,7 +87,21 @@ fn one_header_per_family_and_every_sample_typed() {
     assert_eq!(types["kres_manager_canary_failures_total"], "counter");
     assert!(text.contains("resolver_request_udp4_total{instance_id=\"kresd:kresd3\"} 6\n"), "{text}");
     assert!(text.contains("kres_manager_config_generation 3\n"));
-    assert!(text.contains("kres_manager_apply_duration_seconds 0.025\n"));
+    assert!(text.contains("kres_manager_last_apply_duration_seconds 0.025\n"));
+    assert_eq!(types["kres_manager_apply_duration_seconds"], "histogram");
+    for line in [
+        "kres_manager_apply_duration_seconds_bucket{le=\"0.25\"} 0\n",
+        "kres_manager_apply_duration_seconds_bucket{le=\"0.5\"} 1\n",
+        "kres_manager_apply_duration_seconds_bucket{le=\"10\"} 2\n",
+        "kres_manager_apply_duration_seconds_bucket{le=\"+Inf\"} 2\n",
+        "kres_manager_apply_duration_seconds_sum 7.3\n",
+        "kres_manager_apply_duration_seconds_count 2\n",
+        "kres_manager_applies_total{result=\"applied\"} 2\n",
+        "kres_manager_applies_total{result=\"refused\"} 1\n",
+        "kres_manager_applies_total{result=\"rolled-back\"} 1\n",
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
     assert!(text.contains("kres_manager_worker_restarts_total 4\n"));
     assert!(!text.contains("predict"), "no predict section, no predict families");
 }
