@@ -57,6 +57,7 @@ PACKAGES=(
     lua-basexx lua-cqueues lua-http lua-psl luajit
     promtool
     chromium-headless-shell
+    etcd-server etcd-client
 )
 # Installed after PACKAGES, without recommends; a failure here is a warning, not an error. promtool (needed to check
 # metrics) is in its own small package in sid, so the prometheus server is not installed; add it here if wanted.
@@ -353,6 +354,9 @@ install_host_prereqs() {
     command -v debootstrap >/dev/null || missing+=(debootstrap)
     command -v flock >/dev/null || missing+=(util-linux)
     command -v chroot >/dev/null || missing+=(coreutils)
+    # The workspace's etcd client (crate etcd-client) generates its gRPC code with protoc at build time.
+    command -v protoc >/dev/null || missing+=(protobuf-compiler)
+    [[ -e /usr/include/google/protobuf/descriptor.proto ]] || missing+=(libprotobuf-dev) # its well-known types
     if [[ ${#missing[@]} -gt 0 ]]; then
         log "installing host prerequisites: ${missing[*]}"
         DEBIAN_FRONTEND=noninteractive apt-get update
@@ -413,11 +417,11 @@ install_packages_mounted() {
 
 cmd_build_locked() {
     local mirror
+    install_host_prereqs # the host builds the workspace: checked even when the root is up to date (cheap)
     if [[ -f "$BOOTSTRAP_STAMP" && -f "$PACKAGES_STAMP" && "$(cat "$PACKAGES_STAMP")" == "$(packages_key)" ]]; then
         log "$ROOT is up to date"
         return 0
     fi
-    install_host_prereqs
     mirror="$(detect_mirror)"
     if [[ ! -f "$BOOTSTRAP_STAMP" ]]; then
         if [[ -e "$ROOT" ]]; then

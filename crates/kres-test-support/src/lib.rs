@@ -16,6 +16,7 @@
 //! * [`OFFLINE_LUA_PRELUDE`] / [`offline_config`] — keep kresd from contacting anything outside loopback.
 //! * [`daemon::Daemon`] — the real `knot-resolver` on an offline [`daemon::test_config`] in a temp dir, on a free
 //!   port; waits for DNS and the API, kresd PIDs, log.
+//! * [`EtcdCluster`] — a real 3-member etcd cluster on loopback; members killed, frozen, restarted, by PID.
 //! * [`children_named`], [`alive`], [`fd_count`], [`kresd_in`] — processes as `/proc` shows them; [`Tmpfs`] — a
 //!   small file system to fill.
 //!
@@ -25,6 +26,7 @@
 pub mod daemon;
 mod dig;
 mod error;
+pub mod etcd;
 mod knotd;
 mod kresd;
 mod ports;
@@ -35,6 +37,7 @@ mod tmpfs;
 
 pub use dig::{DigAnswer, Record, kdig, try_kdig};
 pub use error::FixtureError;
+pub use etcd::EtcdCluster;
 pub use knotd::{Knotd, Zone};
 pub use kresd::{Kresd, KresdBuilder, kresd_accepts};
 pub use ports::free_port;
