@@ -5,7 +5,9 @@ use super::options::load_or_unload;
 use super::{Lua, boolean, string_table};
 use crate::config::{AddressRenumberingSchema, Endpoint, ListenKind, ListenSchema, NetworkSchema};
 
-pub(super) fn worker(lua: &mut Lua, network: &NetworkSchema) {
+/// The network settings and listeners; a canary (`probe`: its probe port) gets the probe listener instead of the
+/// service listeners.
+pub(super) fn worker(lua: &mut Lua, network: &NetworkSchema, probe: Option<u16>) {
     lua.line(format!("net.ipv4 = {}", boolean(network.do_ipv4)));
     lua.line(format!("net.ipv6 = {}", boolean(network.do_ipv6)));
     if let Some(v4) = &network.out_interface_v4 {
@@ -60,9 +62,20 @@ pub(super) fn worker(lua: &mut Lua, network: &NetworkSchema) {
     let allowed = network.proxy_protocol.allowed();
     lua.line(format!("net.proxy_allowed({})", string_table(allowed.iter().map(|a| a.as_str()))));
 
-    for listen in &network.listen {
-        listen_item(lua, listen);
+    match probe {
+        None => {
+            for listen in &network.listen {
+                listen_item(lua, listen);
+            }
+        }
+        Some(port) => probe_listener(lua, port),
     }
+}
+
+/// A canary's only listener: plain DNS on `127.0.0.1@port`, where the manager sends its health probe.
+pub(super) fn probe_listener(lua: &mut Lua, port: u16) {
+    lua.line("-- A canary: it serves no client until the manager has probed it; its only listener is the probe's.");
+    lua.line(format!("net.listen('127.0.0.1', {port}, {{ kind = 'dns', freebind = false }})"));
 }
 
 /// A renumbering destination as kresd's renumber module takes it: an address, with `!` for an exact address.

@@ -1,22 +1,26 @@
 //! The manager actor and the executor of the apply pipeline: [`plan`](super::plan::plan) decides what a change
-//! needs; [`Actor::apply`] carries it out through the [`Controller`]: policy-loader (rules) → canary kresd →
-//! rolling restart (or rules reset) → worker count → TLS → cache GC → logging → publish. One change at a time; a
-//! refused change leaves everything as it was.
+//! needs; [`Actor::apply`] carries it out through the [`Controller`]: policy-loader (rules) → canary kresd (probed,
+//! then stopped) → rolling restart (or rules reset) → worker count → TLS → cache GC → logging → health hold →
+//! publish. One change at a time; a refused change leaves everything as it was, and a change that fails the health
+//! hold is rolled back to the configuration in force through the same steps.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use kres_datamodel::{ConfigError, SystemFacts, ValidationOptions};
+use kres_datamodel::lua::{RenderContext, RenderTarget};
+use kres_datamodel::{ConfigError, KresConfig, SystemFacts, ValidationOptions};
 use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
 
-use super::controller::Controller;
+use super::controller::{Controller, Probe};
 use super::generations::{Candidate, SharedHistory};
 use super::handle::{
     ApplyError, ApplyOutcome, ApplyRequest, ApplyResult, Client, Command, Edit, Event, EventKind, SelfMetrics,
     Snapshot, Source, WorkerInfo,
 };
 use super::kresd;
+use super::kresd::probe as health;
 use super::load_config;
 use super::plan::{self, Current, Plan};
 use super::processes::{ProcessError, Processes};
@@ -37,6 +41,42 @@ pub(super) struct Actor<C> {
     pub in_progress: Option<u64>,
     /// The configuration the last planned change tried to put in force.
     pub(super) candidate: Option<Candidate>,
+    /// While a change that failed its health hold is rolled back: the workers the rollback's monitor probes (the
+    /// rolling restart swaps in the restored workers before it drains the failed ones).
+    watched: Option<Arc<Mutex<Vec<Target>>>>,
+}
+
+/// How often every worker is probed during the health hold (and during a rollback).
+pub const HOLD_INTERVAL: Duration = Duration::from_millis(250);
+/// How many probe ports a canary tries when kresd cannot bind the one it was given.
+const CANARY_PORT_ATTEMPTS: usize = 3;
+/// The stage named when a canary starts but fails its health probe.
+pub const PROBE_STAGE: &str = "the canary's health probe";
+
+/// A worker to probe: its instance and its probe listener's port (none: control socket only).
+type Target = (u32, Option<u16>);
+
+/// DNS probe queries sent and left unanswered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counts {
+    sent: u64,
+    unanswered: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, other: Counts) {
+        self.sent += other.sent;
+        self.unanswered += other.unanswered;
+    }
+}
+
+/// Why the health hold failed.
+struct HoldFailure {
+    reason: String,
+    /// Probe queries of the failing round left unanswered.
+    lost: u64,
+    /// When the failing round of probes was sent.
+    since: Instant,
 }
 
 impl<C: Controller> Actor<C> {
@@ -59,6 +99,7 @@ impl<C: Controller> Actor<C> {
             events,
             in_progress: None,
             candidate: None,
+            watched: None,
         }
     }
 
@@ -186,8 +227,8 @@ impl<C: Controller> Actor<C> {
             generation: None,
         };
         if plan.dry_run {
-            if let Some((lua, scratch)) = &plan.canary {
-                outcome.canary = Some(self.dry_run_canary(lua, scratch, &plan.next.etag).await?);
+            if let Some((_, scratch)) = &plan.canary {
+                outcome.canary = Some(self.dry_run_canary(&plan.next.config, scratch, &plan.next.etag).await?);
             }
             outcome.seconds = started.elapsed().as_secs_f64();
             return Ok(outcome);
@@ -215,12 +256,15 @@ impl<C: Controller> Actor<C> {
         }
         if plan.restart_workers {
             unlink(&plan.unlink_before_workers);
-            match self.rolling_restart(next.config.workers.count, &next.worker_lua, &next.etag).await {
+            match self.rolling_restart(next.config.workers.count, next).await {
                 Ok(restarted) => {
                     outcome.canary = Some(true);
                     self.metrics.worker_restarts += restarted as u64;
                 }
                 Err(e) => {
+                    if let ApplyError::Rejected { .. } = e {
+                        self.metrics.canary_failures += 1;
+                    }
                     if plan.reload_rules {
                         self.restore_rules().await;
                     }
@@ -249,6 +293,25 @@ impl<C: Controller> Actor<C> {
         if plan.logging_changed {
             crate::logging::apply(&next.config.logging);
         }
+        // The gate's settings are those in force: a change of them applies from the next change on.
+        let (hold, probe_name) = self.health_settings();
+        if !hold.is_zero() && (plan.restart_workers || plan.reload_rules || plan.scale_to.is_some()) {
+            self.emit(EventKind::HealthHold { seconds: hold.as_secs_f64() });
+            match self.hold(hold, &probe_name).await {
+                Ok(counts) => {
+                    tracing::info!(
+                        "health hold passed: {} probe queries, {} unanswered",
+                        counts.sent,
+                        counts.unanswered
+                    );
+                    self.emit(EventKind::HealthHoldPassed);
+                }
+                Err(failure) => {
+                    self.emit(EventKind::HealthHoldFailed { reason: failure.reason.clone() });
+                    return Err(self.roll_back_change(&plan, failure, &probe_name).await);
+                }
+            }
+        }
         self.current = plan.next;
         self.metrics.applied += 1;
         self.metrics.last_apply_seconds = started.elapsed().as_secs_f64();
@@ -262,53 +325,218 @@ impl<C: Controller> Actor<C> {
         Ok(outcome)
     }
 
-    /// Starts a canary on the new worker configuration and stops it again (dry run); its files live in
-    /// `scratch` (see [`Plan::canary`]), removed afterwards.
-    async fn dry_run_canary(&mut self, lua: &str, scratch: &PathBuf, etag: &str) -> Result<bool, ApplyError> {
-        std::fs::create_dir_all(scratch)
-            .map_err(|e| ApplyError::Failed(format!("cannot create '{}': {e}", scratch.display())))?;
-        let instance = self.procs.free_instance();
-        let result = match self.procs.start_worker(instance, lua, etag).await {
-            Ok(_) => {
-                let _ = self.procs.stop_worker_now(instance).await;
-                Ok(true)
-            }
-            Err(e) => Err(rejected("the canary kresd", e)),
-        };
+    /// `/management/health-hold` and `/management/health-probe` of the configuration in force.
+    fn health_settings(&self) -> (Duration, String) {
+        let management = &self.current.config.management;
+        (Duration::from_micros(management.health_hold.micros()), management.health_probe.punycode().to_owned())
+    }
+
+    /// Starts a canary on `config` and stops it again (dry run): its control socket, shared-memory files and
+    /// configuration live in `scratch` (see [`Plan::canary`]), removed afterwards; like every canary it must
+    /// answer its health probe.
+    async fn dry_run_canary(&mut self, config: &KresConfig, scratch: &Path, etag: &str) -> Result<bool, ApplyError> {
+        let control = scratch.join("control");
+        std::fs::create_dir_all(&control)
+            .map_err(|e| ApplyError::Failed(format!("cannot create '{}': {e}", control.display())))?;
+        let cx = RenderContext { rundir: scratch.to_path_buf(), ..RenderContext::from_config(config) };
+        let result = self.canary(config, &cx, etag, Some(&control)).await.map(|_| true);
         let _ = std::fs::remove_dir_all(scratch);
         result
     }
 
-    /// Replaces every worker with `count` ones running `lua`: first a canary (a new worker that must become
-    /// ready), then the other new workers (started at once, each ready), and only then are the old workers drained
-    /// and stopped, so capacity never drops. Returns how many old workers were replaced.
-    async fn rolling_restart(&mut self, count: usize, lua: &str, etag: &str) -> Result<usize, ApplyError> {
-        let old: Vec<u32> = self.procs.workers.keys().copied().collect();
-        let canary = self.procs.free_instance();
-        if let Err(e) = self.procs.start_worker(canary, lua, etag).await {
-            self.metrics.canary_failures += 1;
-            let e = rejected("the canary kresd", e);
-            tracing::error!("Kresd with the new config failed to start, rejecting config: {e}");
-            return Err(e);
+    /// Starts a canary kresd on `config` with the render context `cx`: the worker configuration without the
+    /// service listeners and with a probe listener on a free loopback port (another port is tried when kresd cannot
+    /// bind it), so that it serves no client. Once ready, it must answer the DNS probe and its control socket (in
+    /// `control_dir`, when not the rundir's). It is stopped again whatever happens: the canary never becomes a
+    /// worker. Returns its instance number.
+    async fn canary(
+        &mut self,
+        config: &KresConfig,
+        cx: &RenderContext,
+        etag: &str,
+        control_dir: Option<&Path>,
+    ) -> Result<u32, ApplyError> {
+        let instance = self.procs.free_instance();
+        let mut attempt = 0;
+        let port = loop {
+            attempt += 1;
+            let port = health::free_port()
+                .map_err(|e| ApplyError::Failed(format!("no free loopback port for the canary's probe: {e}")))?;
+            let lua = kres_datamodel::lua::render_with(config, cx, RenderTarget::Canary { probe_port: port })
+                .map_err(|e| ApplyError::Failed(e.to_string()))?;
+            match self.procs.start_canary(instance, &lua, etag, port).await {
+                Ok(_) => break port,
+                Err(e) if attempt < CANARY_PORT_ATTEMPTS && health::bind_failed(&e.to_string(), port) => {
+                    tracing::warn!("the canary could not bind its probe port {port}; trying another");
+                }
+                Err(e) => return Err(rejected("the canary kresd", e)),
+            }
+        };
+        let (_, name) = self.health_settings();
+        let probe = Probe { name: &name, port: Some(port), control_dir };
+        let outcome = self.procs.controller.probe(instance, &probe).await;
+        if let Err(e) = self.procs.stop_worker_now(instance).await {
+            tracing::error!("cannot stop the canary (worker {instance}): {e}");
         }
+        match outcome.result {
+            Ok(()) => Ok(instance),
+            Err(e) => Err(ApplyError::Rejected { stage: PROBE_STAGE, message: e.to_string(), output: vec![] }),
+        }
+    }
+
+    /// Replaces every worker with `count` ones running `next`'s worker Lua: first a canary (see [`Self::canary`]:
+    /// probe-only, it must become ready and answer), stopped again; then the new workers (started at once, each
+    /// ready, each given a probe listener); and only then are the old workers drained and stopped, so capacity
+    /// never drops. Returns how many old workers were replaced.
+    async fn rolling_restart(&mut self, count: usize, next: &Current) -> Result<usize, ApplyError> {
+        let old: Vec<u32> = self.procs.workers.keys().copied().collect();
+        let cx = RenderContext::from_config(&next.config);
+        let canary = match self.canary(&next.config, &cx, &next.etag, None).await {
+            Ok(canary) => canary,
+            Err(e) => {
+                if let ApplyError::Rejected { stage: PROBE_STAGE, message, .. } = &e {
+                    self.emit(EventKind::HealthHoldFailed { reason: format!("the canary: {message}") });
+                    tracing::error!("Kresd with the new config does not answer, rejecting config: {e}");
+                } else {
+                    tracing::error!("Kresd with the new config failed to start, rejecting config: {e}");
+                }
+                return Err(e);
+            }
+        };
         self.emit(EventKind::CanaryReady { instance: canary });
-        let (mut new, error) = self.procs.start_many(count.saturating_sub(1), lua, etag).await;
-        new.push(canary);
+        let (new, error) = self.procs.start_many(count, &next.worker_lua, &next.etag).await;
         if let Some(e) = error {
             self.roll_back(&new, old.len()).await;
             return Err(ApplyError::Failed(format!("a replacement worker failed to start: {e}")));
         }
+        if let Some(watched) = &self.watched {
+            // A rollback: probe the restored workers from now on; the failed ones leave service now.
+            *lock(watched) = self.targets();
+        }
         self.procs.stop_many(&old).await;
-        // The canary first, as it started.
-        let order: Vec<u32> = std::iter::once(canary).chain(new.iter().copied().filter(|&i| i != canary)).collect();
-        let total = order.len();
-        for i in 0..total {
-            let (old, new) = (old.get(i).copied(), order.get(i).copied());
-            if let Some(new) = new {
-                self.emit(EventKind::WorkerReplaced { old, new, done: i + 1, total });
-            }
+        let total = new.len();
+        for (i, &new) in new.iter().enumerate() {
+            self.emit(EventKind::WorkerReplaced { old: old.get(i).copied(), new, done: i + 1, total });
         }
         Ok(old.len())
+    }
+
+    /// What the health probes go to: every running worker, with its probe port when it has one.
+    fn targets(&self) -> Vec<Target> {
+        self.procs.workers.values().map(|w| (w.instance, w.probe_port())).collect()
+    }
+
+    /// The health hold: for `hold`, every worker is probed (DNS on its probe listener, and its control socket)
+    /// every [`HOLD_INTERVAL`]; the first failure ends it. At least one round of probes is sent.
+    async fn hold(&self, hold: Duration, name: &str) -> Result<Counts, HoldFailure> {
+        let deadline = Instant::now() + hold;
+        let mut ticks = tokio::time::interval(HOLD_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut total = Counts::default();
+        loop {
+            ticks.tick().await;
+            let since = Instant::now();
+            let (counts, failure) = probe_round(&self.procs.controller, &self.targets(), name).await;
+            total += counts;
+            if let Some(reason) = failure {
+                return Err(HoldFailure { reason, lost: counts.unanswered, since });
+            }
+            if Instant::now() >= deadline {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// After a failed health hold: puts the configuration in force back (see [`Self::restore`]) while the workers
+    /// are still probed, then checks that every worker answers. Returns the error the change is answered with:
+    /// [`ApplyError::RolledBack`] with the probe queries lost from the failure until service was restored, or
+    /// [`ApplyError::Failed`] when the rollback itself failed (logged loudly; not retried).
+    async fn roll_back_change(&mut self, plan: &Plan, failure: HoldFailure, name: &str) -> ApplyError {
+        let reason = failure.reason;
+        tracing::error!("the new configuration failed its health hold ({reason}); rolling back to the previous one");
+        let watched = Arc::new(Mutex::new(self.targets()));
+        self.watched = Some(watched.clone());
+        let stop = CancellationToken::new();
+        let monitor = watch_workers(self.procs.controller.clone(), watched, name.to_owned(), stop.clone());
+        let restore = async {
+            let restored = self.restore(plan).await;
+            stop.cancel();
+            restored
+        };
+        let (restored, during) = tokio::join!(restore, monitor);
+        self.watched = None;
+        let mut lost = failure.lost + during.unanswered;
+        let restored = match restored {
+            Ok(()) => {
+                let (counts, failed) = probe_round(&self.procs.controller, &self.targets(), name).await;
+                lost += counts.unanswered;
+                failed.map_or(Ok(()), |f| Err(format!("a restored worker does not answer: {f}")))
+            }
+            Err(e) => Err(e),
+        };
+        self.publish().await;
+        match restored {
+            Ok(()) => {
+                tracing::error!(
+                    "rolled back to the previous configuration {:.3} s after the failed probe; {lost} probe queries \
+                     were lost",
+                    failure.since.elapsed().as_secs_f64()
+                );
+                self.emit(EventKind::RolledBack { reason: reason.clone(), lost_queries: lost });
+                ApplyError::RolledBack { reason, lost_queries: lost }
+            }
+            Err(e) => {
+                tracing::error!(
+                    "ROLLING BACK FAILED: {e}. The new configuration failed its health hold ({reason}) and the \
+                     previous one could not be restored; the resolver may run a mix of both. Apply a configuration \
+                     (e.g. `kresctl reload --force`) to bring it in line."
+                );
+                ApplyError::Failed(format!(
+                    "the new configuration failed the health check ({reason}) and rolling it back failed: {e}"
+                ))
+            }
+        }
+    }
+
+    /// Puts the configuration in force back after `plan` was carried out (the rollback of a failed health hold),
+    /// through the same steps: the policy-loader with the previous rules if they changed, a rolling restart to the
+    /// previous worker Lua (its canary probed too) or a rules reset, the worker count, TLS, the cache GC, logging.
+    async fn restore(&mut self, plan: &Plan) -> Result<(), String> {
+        let previous = self.current.clone();
+        if plan.reload_rules {
+            unlink(&plan.unlink_before_rules);
+            if let Err(e) = self.procs.run_policy_loader(&previous.policy_lua, &previous.etag).await {
+                return Err(format!("the policy-loader failed on the previous rules: {e}"));
+            }
+        }
+        if plan.restart_workers {
+            unlink(&plan.unlink_before_workers);
+            if let Err(e) = self.rolling_restart(previous.config.workers.count, &previous).await {
+                return Err(format!("the workers of the previous configuration did not start: {e}"));
+            }
+        } else if plan.reload_rules {
+            self.reset_rules(&previous.worker_lua, &previous.etag).await;
+        }
+        if plan.scale_to.is_some() {
+            let count = previous.config.workers.count;
+            if let Err(e) = self.procs.scale_workers(count, &previous.worker_lua, &previous.etag).await {
+                return Err(format!("cannot restore the number of workers: {e}"));
+            }
+        }
+        if plan.reload_tls {
+            self.reload_tls_files(&previous).await;
+        }
+        if plan.restart_gc {
+            let _ = self.procs.controller.stop_gc().await;
+        }
+        let gc = previous.config.cache.garbage_collector.enable;
+        if let Err(e) = self.procs.ensure_gc(gc, &previous.gc_argv, &previous.etag).await {
+            tracing::error!("cannot start the cache garbage collector: {e}");
+        }
+        if plan.logging_changed {
+            crate::logging::apply(&previous.config.logging);
+        }
+        Ok(())
     }
 
     /// After a rolling restart failed half-way (the canary passed, a later worker did not start): stops the
@@ -385,6 +613,50 @@ fn unlink(paths: &[PathBuf]) {
     for path in paths {
         let _ = std::fs::remove_file(path);
     }
+}
+
+/// Probes every worker of `targets` at once; the queries sent and unanswered, and the first failure.
+async fn probe_round<C: Controller>(controller: &C, targets: &[Target], name: &str) -> (Counts, Option<String>) {
+    let probes = targets.iter().map(|&(instance, port)| async move {
+        (instance, controller.probe(instance, &Probe { name, port, control_dir: None }).await)
+    });
+    let mut counts = Counts::default();
+    let mut failure = None;
+    for (instance, outcome) in futures_util::future::join_all(probes).await {
+        counts += Counts { sent: outcome.sent, unanswered: outcome.unanswered };
+        if let Err(e) = outcome.result {
+            failure.get_or_insert_with(|| format!("worker {instance}: {e}"));
+        }
+    }
+    (counts, failure)
+}
+
+/// Probes the workers in `targets` (which the rollback updates) every [`HOLD_INTERVAL`] until `stop`; the queries
+/// sent and unanswered.
+async fn watch_workers<C: Controller>(
+    controller: C,
+    targets: Arc<Mutex<Vec<Target>>>,
+    name: String,
+    stop: CancellationToken,
+) -> Counts {
+    let mut total = Counts::default();
+    let mut ticks = tokio::time::interval(HOLD_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return total,
+            _ = ticks.tick() => {}
+        }
+        let round = lock(&targets).clone();
+        tokio::select! {
+            _ = stop.cancelled() => return total,
+            (counts, _) = probe_round(&controller, &round, &name) => total += counts,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn rejected(stage: &'static str, error: ProcessError) -> ApplyError {

@@ -54,6 +54,23 @@ pub struct Worker {
     pub pid: u32,
     /// ETag of the configuration it runs.
     pub etag: String,
+    /// Its health-probe listener, when it has one (workers this manager started; not adopted ones).
+    pub probe: Option<ProbeListener>,
+}
+
+/// A worker's own DNS listener on 127.0.0.1, where the health probes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeListener {
+    pub port: u16,
+    /// The process that listens: a worker the supervisor restarted by itself (a new PID) has no probe listener.
+    pub pid: u32,
+}
+
+impl Worker {
+    /// The port of its probe listener, if the process it was given to still runs.
+    pub fn probe_port(&self) -> Option<u16> {
+        self.probe.filter(|p| p.pid == self.pid).map(|p| p.port)
+    }
 }
 
 /// The processes of one resolver instance, as the manager tracks them.
@@ -87,7 +104,7 @@ impl<C: Controller> Processes<C> {
         for c in &children {
             if let (Role::Worker(instance), ChildState::Up) = (&c.role, c.state) {
                 let instance = *instance;
-                self.workers.insert(instance, Worker { instance, pid: c.pid, etag: c.etag.clone() });
+                self.workers.insert(instance, Worker { instance, pid: c.pid, etag: c.etag.clone(), probe: None });
             }
         }
         Ok(children)
@@ -103,10 +120,27 @@ impl<C: Controller> Processes<C> {
         (0..).find(|i| !self.workers.contains_key(i)).unwrap_or(0)
     }
 
-    /// Starts worker N on `lua`, waiting for its `READY=1`.
+    /// Starts worker N on `lua`, waiting for its `READY=1`, then gives it its probe listener.
     pub async fn start_worker(&mut self, instance: u32, lua: &str, etag: &str) -> Result<Worker, ProcessError> {
         let pid = self.controller.start_worker(instance, lua, etag).await?;
-        let worker = Worker { instance, pid, etag: etag.to_owned() };
+        let probe = self.controller.listen_probe(instance).await.map(|port| ProbeListener { port, pid });
+        let worker = Worker { instance, pid, etag: etag.to_owned(), probe };
+        self.workers.insert(instance, worker.clone());
+        Ok(worker)
+    }
+
+    /// Starts a canary as worker N on `lua` (a canary's Lua: its only DNS listener is the probe listener on
+    /// `probe_port`), waiting for its `READY=1`.
+    pub async fn start_canary(
+        &mut self,
+        instance: u32,
+        lua: &str,
+        etag: &str,
+        probe_port: u16,
+    ) -> Result<Worker, ProcessError> {
+        let pid = self.controller.start_worker(instance, lua, etag).await?;
+        let probe = Some(ProbeListener { port: probe_port, pid });
+        let worker = Worker { instance, pid, etag: etag.to_owned(), probe };
         self.workers.insert(instance, worker.clone());
         Ok(worker)
     }
@@ -136,18 +170,24 @@ impl<C: Controller> Processes<C> {
         error.map_or(Ok(()), Err)
     }
 
-    /// Starts `n` more workers on `lua` at once (lowest free instance numbers), each waited for until READY=1.
-    /// Returns the instances that started and the first error, if any (the others keep running).
+    /// Starts `n` more workers on `lua` at once (lowest free instance numbers), each waited for until READY=1 and
+    /// then given its probe listener. Returns the instances that started and the first error, if any (the others
+    /// keep running).
     pub async fn start_many(&mut self, n: usize, lua: &str, etag: &str) -> (Vec<u32>, Option<ProcessError>) {
         let instances: Vec<u32> = (0..).filter(|i| !self.workers.contains_key(i)).take(n).collect();
-        let starts = instances.iter().map(|&i| self.controller.start_worker(i, lua, etag));
+        let controller = &self.controller;
+        let starts = instances.iter().map(|&i| async move {
+            let pid = controller.start_worker(i, lua, etag).await?;
+            let probe = controller.listen_probe(i).await.map(|port| ProbeListener { port, pid });
+            Ok::<_, ProcessError>((pid, probe))
+        });
         let results = futures_util::future::join_all(starts).await;
         let mut started = Vec::with_capacity(n);
         let mut first_error = None;
         for (instance, result) in instances.into_iter().zip(results) {
             match result {
-                Ok(pid) => {
-                    self.workers.insert(instance, Worker { instance, pid, etag: etag.to_owned() });
+                Ok((pid, probe)) => {
+                    self.workers.insert(instance, Worker { instance, pid, etag: etag.to_owned(), probe });
                     started.push(instance);
                 }
                 Err(e) => {

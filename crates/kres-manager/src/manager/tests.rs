@@ -34,6 +34,8 @@ fn document(dir: &TempDir, workers: usize) -> Value {
         "cache": {"storage": dir.join("cache"), "garbage-collector": {"enable": false}},
         "network": {"listen": [{"interface": "127.0.0.1@53535"}]},
         "local-data": {"records": "a.test. 300 A 192.0.2.1\n"},
+        // The health hold's own tests turn it on.
+        "management": {"unix-socket": dir.join("run/api.sock"), "health-hold": "0s"},
     })
 }
 
@@ -119,8 +121,12 @@ async fn a_worker_change_starts_a_canary_then_replaces_every_worker_without_the_
     let outcome = r.apply(worker_change()).await.unwrap();
     assert_eq!(
         r.fake.take_calls(),
-        ["start 2", "start 3", "drain 0", "drain 1", "stop 0", "stop 1"],
-        "canary, the other new worker, then the old ones drained and stopped"
+        [
+            "start 2", "probe 2", "stop 2", "start 2", "listen 2", "start 3", "listen 3", "drain 0", "drain 1",
+            "stop 0", "stop 1"
+        ],
+        "the canary probed and stopped, the new workers (each with a probe listener), then the old ones drained and \
+         stopped"
     );
     assert_eq!((outcome.canary, outcome.restarted_workers, outcome.rules_reloaded), (Some(true), vec![0, 1], false));
     assert!(outcome.changed && outcome.etag != before && r.actor.current.etag == outcome.etag);
@@ -150,13 +156,14 @@ async fn a_refused_canary_changes_nothing() {
 async fn a_replacement_failing_half_way_is_rolled_back() {
     let mut r = resolver(3).await;
     let first = r.fake.state().starts;
-    // The canary starts; the second of the other new workers does not.
+    // The canary starts; the second of the new workers does not.
     r.fake.state().fail_starts.insert(first + 2);
     let e = r.apply(worker_change()).await.unwrap_err();
     assert!(matches!(&e, ApplyError::Failed(m) if m.contains("a replacement worker failed to start")), "{e:?}");
     let calls = r.fake.take_calls();
-    assert_eq!(calls[..3], ["start 3", "start 4", "start 5"]);
-    assert_eq!(calls[3..], ["drain 4", "drain 3", "stop 4", "stop 3"], "the new workers stopped: {calls:?}");
+    assert_eq!(calls[..3], ["start 3", "probe 3", "stop 3"], "the canary");
+    assert_eq!(calls[3..8], ["start 3", "listen 3", "start 4", "start 5", "listen 5"]);
+    assert_eq!(calls[8..], ["drain 3", "drain 5", "stop 3", "stop 5"], "the new workers stopped: {calls:?}");
     assert_eq!(r.workers(), [0, 1, 2], "the old workers never stopped");
     assert_eq!(r.actor.metrics.applied, 0);
 }
@@ -230,7 +237,7 @@ async fn a_worker_that_does_not_reset_its_rules_is_replaced() {
     r.fake.state().fail_commands.insert(1);
     r.apply(rules_change()).await.unwrap();
     let calls = r.fake.take_calls();
-    assert_eq!(calls[3..], ["start 2", "stop 1"], "{calls:?}");
+    assert_eq!(calls[3..], ["start 2", "listen 2", "stop 1"], "{calls:?}");
     assert_eq!(r.workers(), [0, 2]);
 }
 
@@ -238,11 +245,15 @@ async fn a_worker_that_does_not_reset_its_rules_is_replaced() {
 async fn without_defer_the_worker_count_scales_without_a_restart() {
     let mut r = resolver(1).await;
     r.apply(put("/defer", json!({"enable": false}))).await.unwrap();
-    assert_eq!(r.fake.take_calls(), ["start 1", "drain 0", "stop 0"], "defer is in the worker Lua");
+    assert_eq!(
+        r.fake.take_calls(),
+        ["start 1", "probe 1", "stop 1", "start 1", "listen 1", "drain 0", "stop 0"],
+        "defer is in the worker Lua"
+    );
     let lua = r.actor.current.worker_lua.clone();
     let outcome = r.apply(put("/workers", json!(2))).await.unwrap();
     assert_eq!(r.actor.current.worker_lua, lua, "without defer the count is not in the worker Lua");
-    assert_eq!(r.fake.take_calls(), ["start 0"], "only the missing worker started (lowest free instance)");
+    assert_eq!(r.fake.take_calls(), ["start 0", "listen 0"], "only the missing worker started (lowest free instance)");
     assert_eq!((outcome.canary, outcome.restarted_workers), (None, vec![]));
     assert_eq!(r.workers(), [0, 1]);
     r.apply(put("/workers", json!(1))).await.unwrap();
@@ -254,7 +265,11 @@ async fn without_defer_the_worker_count_scales_without_a_restart() {
 async fn with_defer_a_new_worker_count_is_a_rolling_restart() {
     let mut r = resolver(1).await;
     let outcome = r.apply(put("/workers", json!(2))).await.unwrap();
-    assert_eq!(r.fake.take_calls(), ["start 1", "start 2", "drain 0", "stop 0"], "defer's state is sized by the count");
+    assert_eq!(
+        r.fake.take_calls(),
+        ["start 1", "probe 1", "stop 1", "start 1", "listen 1", "start 2", "listen 2", "drain 0", "stop 0"],
+        "defer's state is sized by the count"
+    );
     assert_eq!(outcome.restarted_workers, [0]);
     assert_eq!(r.workers(), [1, 2]);
 }
@@ -264,7 +279,7 @@ async fn a_dry_run_tries_a_canary_and_changes_nothing() {
     let mut r = resolver(2).await;
     let before = r.actor.current.etag.clone();
     let outcome = r.apply(ApplyRequest { dry_run: true, ..worker_change() }).await.unwrap();
-    assert_eq!(r.fake.take_calls(), ["start 2", "stop 2"]);
+    assert_eq!(r.fake.take_calls(), ["start 2", "probe 2", "stop 2"], "the canary is probed too");
     assert_eq!((outcome.dry_run, outcome.canary, outcome.changed), (true, Some(true), true));
     assert_eq!(r.actor.current.etag, before);
     assert_eq!(r.workers(), [0, 1]);
@@ -288,7 +303,23 @@ async fn an_unchanged_renew_does_nothing_and_a_forced_one_restarts_everything() 
     assert_eq!((r.actor.generation, r.actor.metrics.applied), (1, 0), "nothing applied");
 
     let outcome = r.apply(ApplyRequest { force: true, ..ApplyRequest::new(Edit::Keep, api()) }).await.unwrap();
-    assert_eq!(r.fake.take_calls(), ["policy-loader", "start 2", "start 3", "drain 0", "drain 1", "stop 0", "stop 1"]);
+    assert_eq!(
+        r.fake.take_calls(),
+        [
+            "policy-loader",
+            "start 2",
+            "probe 2",
+            "stop 2",
+            "start 2",
+            "listen 2",
+            "start 3",
+            "listen 3",
+            "drain 0",
+            "drain 1",
+            "stop 0",
+            "stop 1"
+        ]
+    );
     assert_eq!((outcome.changed, outcome.canary, outcome.rules_reloaded), (false, Some(true), true));
     assert_eq!(r.workers(), [2, 3]);
 }
@@ -348,4 +379,134 @@ fn the_plan_renders_once_and_decides_without_a_controller() {
     assert_eq!(p.scale_to, None, "an unchanged renew does not scale, even with a worker missing");
     let p = plan::plan(&current, &[0, 1], &put("/cache/size-max", json!("200M")), &opts(&dir), GC).unwrap();
     assert_eq!(p.unlink_before_rules, [dir.join("cache/top")], "a new cache size recreates the cache");
+}
+
+/// The kinds of the events published so far.
+fn event_kinds(events: &mut tokio::sync::broadcast::Receiver<super::handle::Event>) -> Vec<&'static str> {
+    std::iter::from_fn(|| events.try_recv().ok()).map(|e| e.kind.name()).collect()
+}
+
+/// Turns the health hold on (it applies from the next change on), with the calls it took cleared.
+async fn with_hold(r: &mut Resolver) {
+    r.apply(put("/management/health-hold", json!("100ms"))).await.unwrap();
+    r.fake.take_calls();
+}
+
+#[tokio::test]
+async fn a_canary_that_fails_its_probe_is_refused_and_the_rules_are_restored() {
+    let mut r = resolver(2).await;
+    let before = r.actor.current.etag.clone();
+    r.fake.state().unhealthy = Some(("1220".into(), 0));
+    let mut events = r.actor.events.subscribe();
+    let both = ApplyRequest::new(
+        Edit::Patch(json!([
+            {"op": "add", "path": "/network/edns-buffer-size", "value": {"upstream": "1220B", "downstream": "1220B"}},
+            {"op": "replace", "path": "/local-data/records", "value": "b.test. 300 A 192.0.2.2\n"},
+        ])),
+        api(),
+    );
+    let e = r.apply(both).await.unwrap_err();
+    assert!(
+        matches!(&e, ApplyError::Rejected { stage: super::apply::PROBE_STAGE, message, .. } if message.contains("no answer")),
+        "{e:?}"
+    );
+    let calls = r.fake.take_calls();
+    assert_eq!(calls[..4], ["policy-loader", "start 2", "probe 2", "stop 2"], "the canary probed, then stopped");
+    assert_eq!(calls[4], "policy-loader", "the rules in force rebuilt: {calls:?}");
+    assert!(!calls.iter().any(|c| c.starts_with("drain") || c == "stop 0" || c == "stop 1"), "{calls:?}");
+    assert_eq!(r.actor.current.etag, before);
+    assert_eq!(r.workers(), [0, 1], "the old workers run on, with the rules in force");
+    assert_eq!((r.actor.metrics.canary_failures, r.actor.metrics.applied), (1, 0));
+    let kinds = event_kinds(&mut events);
+    assert!(kinds.contains(&"health-hold-failed") && !kinds.contains(&"canary-ready"), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn a_dry_run_canary_that_fails_its_probe_is_refused() {
+    let mut r = resolver(1).await;
+    r.fake.state().unhealthy = Some(("1220".into(), 0));
+    let e = r.apply(ApplyRequest { dry_run: true, ..worker_change() }).await.unwrap_err();
+    assert!(matches!(e, ApplyError::Rejected { stage: super::apply::PROBE_STAGE, .. }), "{e:?}");
+    assert_eq!(r.fake.take_calls(), ["start 1", "probe 1", "stop 1"]);
+    assert_eq!(r.workers(), [0]);
+}
+
+#[tokio::test]
+async fn a_healthy_change_passes_the_hold_probing_every_worker() {
+    let mut r = resolver(2).await;
+    with_hold(&mut r).await;
+    let mut events = r.actor.events.subscribe();
+    r.apply(worker_change()).await.unwrap();
+    let calls = r.fake.take_calls();
+    let after_rollout = calls.iter().position(|c| c == "stop 1").unwrap() + 1;
+    assert!(calls[after_rollout..].len() >= 2, "at least one round: {calls:?}");
+    assert!(calls[after_rollout..].chunks(2).all(|round| round == ["probe 2", "probe 3"]), "{calls:?}");
+    let kinds = event_kinds(&mut events);
+    let hold = kinds.iter().position(|k| *k == "health-hold").expect("a hold");
+    assert_eq!(kinds[hold + 1], "health-hold-passed", "{kinds:?}");
+    assert_eq!(r.workers(), [2, 3]);
+}
+
+#[tokio::test]
+async fn a_change_that_fails_the_hold_is_rolled_back_through_the_pipeline() {
+    let mut r = resolver(2).await;
+    with_hold(&mut r).await;
+    let before = r.actor.current.clone();
+    // The new workers answer their canary probe and the first round of the hold, then nothing.
+    r.fake.state().unhealthy = Some(("1220".into(), 1));
+    let mut events = r.actor.events.subscribe();
+    let both = ApplyRequest::new(
+        Edit::Patch(json!([
+            {"op": "add", "path": "/network/edns-buffer-size", "value": {"upstream": "1220B", "downstream": "1220B"}},
+            {"op": "replace", "path": "/local-data/records", "value": "b.test. 300 A 192.0.2.2\n"},
+        ])),
+        api(),
+    );
+    let e = r.apply(both).await.unwrap_err();
+    let ApplyError::RolledBack { reason, lost_queries } = &e else { panic!("{e:?}") };
+    assert!(reason.starts_with("worker 2: ") || reason.starts_with("worker 3: "), "{reason}");
+    assert!(*lost_queries >= 3, "the failing probe's queries at least: {lost_queries}");
+    assert_eq!(r.actor.current.etag, before.etag, "the previous configuration is in force");
+    let calls = r.fake.take_calls();
+    let failed = calls.iter().rposition(|c| c == "probe 3").unwrap();
+    let rollback: Vec<&str> =
+        calls[failed + 1..].iter().map(String::as_str).filter(|c| !c.starts_with("probe")).collect();
+    assert_eq!(
+        rollback,
+        [
+            "policy-loader",
+            "start 0",
+            "stop 0",
+            "start 0",
+            "listen 0",
+            "start 1",
+            "listen 1",
+            "drain 2",
+            "drain 3",
+            "stop 2",
+            "stop 3"
+        ],
+        "the previous rules, a probed canary, the previous workers, the failed ones drained: {calls:?}"
+    );
+    assert_eq!(r.workers(), [0, 1], "every worker runs the previous Lua and rules (checked by workers())");
+    assert_eq!((r.actor.metrics.applied, r.actor.metrics.rolled_back), (1, 1));
+    let kinds = event_kinds(&mut events);
+    let failed = kinds.iter().position(|k| *k == "health-hold-failed").expect("the hold failed");
+    assert!(kinds[failed..].contains(&"rolled-back"), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn a_rollback_that_fails_is_reported_once_and_not_retried() {
+    let mut r = resolver(1).await;
+    with_hold(&mut r).await;
+    let mut fake = r.fake.state();
+    fake.unhealthy = Some(("1220".into(), 1));
+    // The previous worker Lua (default EDNS buffer sizes) no longer starts.
+    fake.refuse = Some("net.bufsize(1232, 1232)".into());
+    drop(fake);
+    let e = r.apply(worker_change()).await.unwrap_err();
+    assert!(matches!(&e, ApplyError::Failed(m) if m.contains("rolling it back failed")), "{e:?}");
+    let calls = r.fake.take_calls();
+    assert_eq!(calls.iter().filter(|c| c.starts_with("start")).count(), 3, "canary, worker, one rollback canary");
+    assert_eq!(r.actor.metrics.rolled_back, 1);
 }

@@ -4,6 +4,7 @@
 mod api;
 mod faults;
 mod fixture;
+mod health;
 mod limits;
 mod manager;
 mod observable;

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 
-use super::{Child, ChildState, Controller, ControllerError, ProcessError, Role};
+use super::{Child, ChildState, Controller, ControllerError, Probe, ProcessError, Role};
+use crate::manager::kresd::probe::{ProbeError, ProbeOutcome};
 use crate::manager::kresd::{Command, ControlError};
 
 /// A fake worker.
@@ -19,6 +20,8 @@ pub(crate) struct FakeWorker {
     pub etag: String,
     /// The rules database it serves (the policy-loader Lua that built it).
     pub rules: Option<String>,
+    /// Health probes it answered so far.
+    pub probes: usize,
 }
 
 /// The fake's state: what runs, what was called, and what is to fail.
@@ -41,6 +44,9 @@ pub(crate) struct FakeState {
     pub fail_policy_loader: bool,
     /// Workers whose runtime commands fail (hung).
     pub fail_commands: BTreeSet<u32>,
+    /// A worker whose Lua contains this text answers its first `.1` health probes, then no more (it drops every
+    /// query).
+    pub unhealthy: Option<(String, usize)>,
     next_pid: u32,
 }
 
@@ -79,7 +85,7 @@ impl Controller for FakeController {
         s.next_pid += 1;
         let pid = 1000 + s.next_pid;
         let rules = s.rules.clone();
-        s.workers.insert(instance, FakeWorker { pid, lua: lua.to_owned(), etag: etag.to_owned(), rules });
+        s.workers.insert(instance, FakeWorker { pid, lua: lua.to_owned(), etag: etag.to_owned(), rules, probes: 0 });
         Ok(pid)
     }
 
@@ -112,6 +118,31 @@ impl Controller for FakeController {
             }
         }
         Ok(Value::Bool(true))
+    }
+
+    async fn listen_probe(&self, instance: u32) -> Option<u16> {
+        let mut s = self.state();
+        s.calls.push(format!("listen {instance}"));
+        s.workers.contains_key(&instance).then_some(40000 + instance as u16)
+    }
+
+    async fn probe(&self, instance: u32, probe: &Probe<'_>) -> ProbeOutcome {
+        let mut s = self.state();
+        s.calls.push(format!("probe {instance}"));
+        let unhealthy = s.unhealthy.clone();
+        let Some(w) = s.workers.get_mut(&instance) else {
+            let e = ControlError::Timeout { path: format!("control/{instance}"), timeout: Command::WorkerId.timeout() };
+            return ProbeOutcome { sent: 0, unanswered: 0, result: Err(e.into()) };
+        };
+        let sick = unhealthy.is_some_and(|(text, healthy)| w.lua.contains(text.as_str()) && w.probes >= healthy);
+        let sent = u64::from(probe.port.is_some());
+        if !sick {
+            w.probes += 1;
+            return ProbeOutcome { sent, unanswered: 0, result: Ok(()) };
+        }
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], probe.port.unwrap_or(0)));
+        let e = ProbeError::NoAnswer { name: probe.name.to_owned(), addr, tries: 3, seconds: 1.0 };
+        ProbeOutcome { sent: sent * 3, unanswered: sent * 3, result: Err(e) }
     }
 
     async fn run_policy_loader(&self, lua: &str, _etag: &str) -> Result<(), ProcessError> {

@@ -9,8 +9,11 @@
 pub(crate) mod fake;
 mod supervisor;
 
+use std::path::Path;
+
 use serde_json::Value;
 
+use super::kresd::probe::ProbeOutcome;
 use super::kresd::{Command, ControlError};
 pub use supervisor::{Supervised, SupervisorClient};
 
@@ -88,8 +91,20 @@ pub struct Child {
     pub etag: String,
 }
 
-/// Starting, stopping and listing the resolver's processes, and talking to its running workers.
-pub trait Controller {
+/// What the health probe of a worker checks (see [`super::kresd::probe`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Probe<'a> {
+    /// The name queried (type A): `/management/health-probe`.
+    pub name: &'a str,
+    /// The worker's probe listener (127.0.0.1@port), when it has one; without, only its control socket is checked.
+    pub port: Option<u16>,
+    /// The directory of its control socket when that is not the rundir's `control/` (a dry run's canary).
+    pub control_dir: Option<&'a Path>,
+}
+
+/// Starting, stopping and listing the resolver's processes, and talking to its running workers. Cloning shares the
+/// backend (the health hold probes the workers while the executor rolls a change back).
+pub trait Controller: Clone {
     /// Writes worker N's configuration (`lua`) and starts it, answering once it is ready (`READY=1`) with its
     /// PID. On failure nothing of it is left behind.
     fn start_worker(&self, instance: u32, lua: &str, etag: &str) -> impl Future<Output = Result<u32, ProcessError>>;
@@ -98,6 +113,11 @@ pub trait Controller {
     /// Takes worker N out of the load balancing and waits until it answered what it was sent (bounded; never
     /// fails: see [`super::kresd::drain`]).
     fn drain_worker(&self, instance: u32) -> impl Future<Output = ()>;
+    /// Gives running worker N a DNS listener of its own on a free loopback port, for the health probes; its port,
+    /// or `None` (logged) when it could not get one.
+    fn listen_probe(&self, instance: u32) -> impl Future<Output = Option<u16>>;
+    /// Probes worker N: the DNS probe on its probe listener (when it has one) and its control socket.
+    fn probe(&self, instance: u32, probe: &Probe<'_>) -> impl Future<Output = ProbeOutcome>;
     /// Runs a runtime command in worker N.
     fn command(&self, instance: u32, command: &Command<'_>) -> impl Future<Output = Result<Value, ControlError>>;
     /// Runs the policy-loader on `lua` (it builds the rules database) until it exits; an error unless it exits 0.

@@ -15,7 +15,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{Child, ChildState, Controller, ControllerError, ProcessError, Role, tail_text};
+use super::{Child, ChildState, Controller, ControllerError, Probe, ProcessError, Role, tail_text};
 use crate::manager::kresd::{self, Command, ControlError};
 use crate::manager::processes::{
     Executables, GC_ID, POLICY_LOADER_ID, POLICY_LOADER_TIMEOUT, STOP_TIMEOUT, WORKER_MAX_RETRIES, parse_worker_id,
@@ -183,6 +183,18 @@ impl Controller for Supervised {
 
     async fn command(&self, instance: u32, command: &Command<'_>) -> Result<Value, ControlError> {
         kresd::run(&self.rundir, instance, command).await
+    }
+
+    async fn listen_probe(&self, instance: u32) -> Option<u16> {
+        kresd::probe::listen(&kresd::control_socket(&self.rundir, instance)).await
+    }
+
+    async fn probe(&self, instance: u32, probe: &Probe<'_>) -> kresd::probe::ProbeOutcome {
+        let socket = match probe.control_dir {
+            Some(dir) => dir.join(instance.to_string()),
+            None => kresd::control_socket(&self.rundir, instance),
+        };
+        kresd::probe::check(&socket, probe.port, probe.name).await
     }
 
     async fn run_policy_loader(&self, lua: &str, etag: &str) -> Result<(), ProcessError> {

@@ -1,12 +1,14 @@
 //! The one place that talks to a running kresd: where its control socket is ([`control_socket`]), the
 //! runtime commands the manager sends it ([`Command`], their Lua rendered through the datamodel's escaping), the
-//! control-socket protocol ([`control`]) and the drain before a worker is stopped ([`drain`]).
+//! control-socket protocol ([`control`]), the drain before a worker is stopped ([`drain`]) and the health probe of
+//! health-gated applies ([`probe`]).
 //!
 //! Everything else — the apply pipeline, the HTTP API (metrics, health, cache clear), the file watchers — goes
 //! through here instead of writing Lua or socket paths itself.
 
 pub mod control;
 pub mod drain;
+pub mod probe;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -71,6 +73,8 @@ pub enum Command<'a> {
     Drain,
     /// The drain's poll: queries in flight and busy client connections (see [`drain`]).
     DrainPoll,
+    /// Listen for plain DNS on 127.0.0.1@`port` too: the worker's health-probe listener (see [`probe`]).
+    ProbeListen { port: u16 },
 }
 
 impl Command<'_> {
@@ -96,6 +100,9 @@ impl Command<'_> {
             }
             Command::Drain => drain::DRAIN_LUA.into(),
             Command::DrainPoll => drain::poll_lua(),
+            Command::ProbeListen { port } => {
+                format!("net.listen('127.0.0.1', {port}, {{ kind = 'dns', freebind = false }})")
+            }
         }
     }
 
@@ -104,7 +111,9 @@ impl Command<'_> {
         match self {
             // A scrape must not hang on one stuck worker.
             Command::Stats(_) => Duration::from_secs(3),
-            Command::WorkerId | Command::Drain | Command::DrainPoll => Duration::from_secs(2),
+            Command::WorkerId | Command::Drain | Command::DrainPoll | Command::ProbeListen { .. } => {
+                Duration::from_secs(2)
+            }
             // Clearing a large cache subtree takes a while.
             Command::CacheClear { .. } => Duration::from_secs(60),
             Command::RulesReset | Command::TlsReload { .. } => Duration::from_secs(10),
