@@ -1,6 +1,8 @@
-//! The HTTP client of the manager's API over a unix-domain socket or TCP: hyper's HTTP/1.1 client connection
-//! (the same HTTP stack as the manager's server), one request per connection (`Connection: close`), one deadline
-//! for the whole exchange.
+//! The HTTP client of the manager's API over a unix-domain socket, TCP or TLS (rustls: the server's certificate
+//! checked against `--cacert` or the system's CAs, and a client certificate for mutual TLS): hyper's HTTP/1.1
+//! client connection (the same HTTP stack as the manager's server), one request per connection
+//! (`Connection: close`), one deadline for the whole exchange. Over TCP a bearer token is sent when one is given;
+//! never over the unix socket, where the manager checks the peer's credentials instead.
 //!
 //! `kresctl` sends one request and exits, so the API stays blocking: each request runs on a current-thread tokio
 //! runtime created for it. Only the online commands build one; the offline ones (validate, convert, schema,
@@ -9,6 +11,7 @@
 
 use std::fmt;
 use std::io::{self, IoSlice};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,7 +38,32 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub struct Client {
     socket: ApiSocket,
     timeout: Duration,
+    token: Option<Secret>,
+    tls: TlsOptions,
 }
+
+/// A bearer token's secret; never shown by `Debug`.
+#[derive(Clone)]
+struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// The files of an `https://` connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// CA certificates (PEM) the manager's certificate must chain to; the system's CAs when `None`.
+    pub cacert: Option<PathBuf>,
+    /// A client certificate chain and its key (PEM), for mutual TLS.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// The system's CA bundle (Debian's ca-certificates), used without `--cacert`.
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// An HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +115,9 @@ pub enum ClientError {
     Timeout { socket: ApiSocket, url: String, timeout: Duration },
     /// The connection broke or the answer is not HTTP.
     Protocol { socket: ApiSocket, url: String, message: String },
+    /// TLS failed: the manager's certificate is not trusted or not valid for the name, the client certificate was
+    /// refused, or the TLS files could not be read.
+    Tls { socket: ApiSocket, url: String, message: String },
 }
 
 impl fmt::Display for ClientError {
@@ -106,6 +137,9 @@ impl fmt::Display for ClientError {
             ClientError::Protocol { socket, url, message } => {
                 (format!("communication with the management API failed: {message}"), socket, url)
             }
+            ClientError::Tls { socket, url, message } => {
+                (format!("TLS with the management API failed: {message}"), socket, url)
+            }
         };
         f.write_str(&diagnostic(&what, socket, url))
     }
@@ -119,12 +153,13 @@ fn diagnostic(what: &str, socket: &ApiSocket, url: &str) -> String {
     let target = match &socket.endpoint {
         Endpoint::Unix(path) => format!("unix socket {}", path.display()),
         Endpoint::Tcp { host, port } => format!("TCP {host} port {port}"),
+        Endpoint::Https { host, port } => format!("TLS over TCP {host} port {port}"),
     };
     format!(
         "{what}\n\tURL:           {url}\n\tHost/Path:     {target}\n\tSourced from:  {}\n\
          Is the resolver running, and is this its management API? Give the socket with -s/--socket (a unix socket \
-         path, http+unix://<url-encoded path> or http://<address>:<port>) or the resolver's configuration file with \
-         -c/--config.",
+         path, http+unix://<url-encoded path>, http://<address>:<port> or https://<host>:<port>) or the resolver's \
+         configuration file with -c/--config.",
         socket.source
     )
 }
@@ -138,7 +173,19 @@ fn truncate(text: &str, max: usize) -> &str {
 
 impl Client {
     pub fn new(socket: ApiSocket) -> Client {
-        Client { socket, timeout: DEFAULT_TIMEOUT }
+        Client { socket, timeout: DEFAULT_TIMEOUT, token: None, tls: TlsOptions::default() }
+    }
+
+    /// Sends `Authorization: Bearer <token>` on TCP and TLS connections.
+    pub fn with_token(mut self, token: Option<String>) -> Client {
+        self.token = token.map(Secret);
+        self
+    }
+
+    /// The CA and client certificate of `https://` connections.
+    pub fn with_tls(mut self, tls: TlsOptions) -> Client {
+        self.tls = tls;
+        self
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Client {
@@ -172,8 +219,8 @@ impl Client {
             .map_err(|e| protocol(format!("cannot start the I/O runtime: {e}")))?;
         let outcome = runtime.block_on(async {
             tokio::time::timeout(self.timeout, async {
-                let stream = self.connect().await.map_err(Failure::Connect)?;
-                exchange(stream, request).await.map_err(Failure::Protocol)
+                let stream = self.connect().await?;
+                exchange(stream, request, &self.tls, self.tls_host()).await
             })
             .await
         });
@@ -186,6 +233,7 @@ impl Client {
             }
             Ok(Err(Failure::Connect(source))) => Err(ClientError::Connect { socket: self.socket.clone(), url, source }),
             Ok(Err(Failure::Protocol(message))) => Err(protocol(message)),
+            Ok(Err(Failure::Tls(message))) => Err(ClientError::Tls { socket: self.socket.clone(), url, message }),
             Err(_elapsed) => Err(self.timeout_error(&url)),
         }
     }
@@ -198,11 +246,7 @@ impl Client {
         path: &str,
         body: Option<(&str, &[u8])>,
     ) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
-        let host = match &self.socket.endpoint {
-            Endpoint::Unix(_) => "localhost".to_owned(),
-            Endpoint::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
-            Endpoint::Tcp { host, port } => format!("{host}:{port}"),
-        };
+        let host = self.socket.endpoint.authority().unwrap_or_else(|| "localhost".to_owned());
         let method = Method::from_bytes(method.as_bytes())?;
         let payload = body.map_or(&[][..], |(_, b)| b);
         let mut builder = Request::builder()
@@ -215,25 +259,42 @@ impl Client {
         if let Some((content_type, _)) = body {
             builder = builder.header(header::CONTENT_TYPE, content_type);
         }
+        if let (Some(Secret(token)), Endpoint::Tcp { .. } | Endpoint::Https { .. }) =
+            (&self.token, &self.socket.endpoint)
+        {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}"))?;
+            value.set_sensitive(true);
+            builder = builder.header(header::AUTHORIZATION, value);
+        }
         if body.is_some() || [Method::POST, Method::PUT, Method::PATCH].contains(&method) {
             builder = builder.header(header::CONTENT_LENGTH, HeaderValue::from(payload.len()));
         }
         builder.body(Full::new(Bytes::copy_from_slice(payload)))
     }
 
-    async fn connect(&self) -> io::Result<Stream> {
+    async fn connect(&self) -> Result<Stream, Failure> {
         match &self.socket.endpoint {
-            Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
-            Endpoint::Tcp { host, port } => {
-                let mut last = None;
-                for addr in tokio::net::lookup_host((host.as_str(), *port)).await? {
-                    match TcpStream::connect(addr).await {
-                        Ok(stream) => return Ok(Stream::Tcp(stream)),
-                        Err(e) => last = Some(e),
-                    }
-                }
-                Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("'{host}' has no address"))))
+            Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await.map_err(Failure::Connect)?)),
+            Endpoint::Tcp { host, port } => Ok(Stream::Tcp(tcp_connect(host, *port).await.map_err(Failure::Connect)?)),
+            Endpoint::Https { host, port } => {
+                let config = tls_config(&self.tls).map_err(Failure::Tls)?;
+                let name = rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| Failure::Tls(format!("'{host}' is not a valid server name: {e}")))?;
+                let tcp = tcp_connect(host, *port).await.map_err(Failure::Connect)?;
+                let stream = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| Failure::Tls(tls_reason(&e, &self.tls, host).unwrap_or_else(|| e.to_string())))?;
+                Ok(Stream::Tls(Box::new(stream)))
             }
+        }
+    }
+
+    /// The host name the certificate must be valid for.
+    fn tls_host(&self) -> &str {
+        match &self.socket.endpoint {
+            Endpoint::Https { host, .. } | Endpoint::Tcp { host, .. } => host,
+            Endpoint::Unix(_) => "localhost",
         }
     }
 
@@ -246,35 +307,167 @@ impl Client {
 enum Failure {
     Connect(io::Error),
     Protocol(String),
+    Tls(String),
 }
 
 enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+async fn tcp_connect(host: &str, port: u16) -> io::Result<TcpStream> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("'{host}' has no address"))))
+}
+
+/// The rustls client configuration: the trusted CAs and, for mutual TLS, the client certificate.
+fn tls_config(options: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let read_certs = |path: &std::path::Path, what: &str| {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("cannot read the {what} '{}': {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("the {what} '{}' holds no PEM certificate", path.display()));
+        }
+        Ok(certs)
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    match &options.cacert {
+        Some(path) => {
+            for cert in read_certs(path, "--cacert file")? {
+                roots.add(cert).map_err(|e| format!("'{}': not a usable CA certificate: {e}", path.display()))?;
+            }
+        }
+        None => {
+            // Certificates of the system bundle that rustls cannot use are skipped.
+            if let Ok(certs) = read_certs(std::path::Path::new(SYSTEM_CA_BUNDLE), "system CA bundle") {
+                roots.add_parsable_certificates(certs);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let mut config = match (&options.cert, &options.key) {
+        (Some(cert), Some(key)) => {
+            let certs = read_certs(cert, "--cert file")?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| format!("cannot read a private key from the --key file '{}': {e}", key.display()))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| format!("the --cert and --key files do not go together: {e}"))?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => return Err("--cert and --key must be given together".into()),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The rustls error anywhere in `error`'s chain (rustls errors travel inside I/O errors, whose `source` skips
+/// them).
+fn rustls_error<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let inner = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref());
+        if let Some(tls) = inner.and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            return Some(tls);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// A clear explanation of a TLS failure in `error`, or `None` when it is not a TLS failure.
+fn tls_reason(error: &(dyn std::error::Error + 'static), options: &TlsOptions, host: &str) -> Option<String> {
+    use rustls::{AlertDescription as Alert, CertificateError as Cert};
+    let trusted = match &options.cacert {
+        Some(path) => format!("a CA of --cacert '{}'", path.display()),
+        None => format!("a CA of the system's ({SYSTEM_CA_BUNDLE}); give the manager's CA with --cacert FILE"),
+    };
+    Some(match rustls_error(error)? {
+        rustls::Error::InvalidCertificate(Cert::UnknownIssuer) => {
+            format!("the manager's certificate is not trusted: it is not signed by {trusted}")
+        }
+        rustls::Error::InvalidCertificate(Cert::NotValidForName | Cert::NotValidForNameContext { .. }) => format!(
+            "name mismatch: the manager's certificate is not valid for '{host}'; connect to a name or address that \
+             the certificate lists"
+        ),
+        rustls::Error::InvalidCertificate(Cert::Expired | Cert::ExpiredContext { .. }) => {
+            "the manager's certificate has expired".to_owned()
+        }
+        rustls::Error::InvalidCertificate(other) => format!("the manager's certificate is not valid: {other:?}"),
+        rustls::Error::AlertReceived(Alert::CertificateRequired | Alert::HandshakeFailure)
+            if options.cert.is_none() =>
+        {
+            "the manager requires a client certificate (mutual TLS): give --cert FILE --key FILE".to_owned()
+        }
+        rustls::Error::AlertReceived(
+            Alert::BadCertificate
+            | Alert::UnknownCA
+            | Alert::CertificateUnknown
+            | Alert::DecryptError
+            | Alert::CertificateRequired
+            | Alert::HandshakeFailure,
+        ) => "the manager refused the client certificate of --cert (mutual TLS): it is not signed by the manager's \
+              client CA (/management/tls/client-ca-file), or it has expired"
+            .to_owned(),
+        other => other.to_string(),
+    })
 }
 
 /// Sends the request over a fresh connection and reads the whole answer. hyper frames the body
 /// (`Content-Length`, chunked or until the connection closes) and skips interim 1xx answers.
-async fn exchange(stream: Stream, request: Request<Full<Bytes>>) -> Result<Response, String> {
+async fn exchange(
+    stream: Stream,
+    request: Request<Full<Bytes>>,
+    tls: &TlsOptions,
+    host: &str,
+) -> Result<Response, Failure> {
     match stream {
-        Stream::Unix(s) => exchange_over(s, request).await,
-        Stream::Tcp(s) => exchange_over(s, request).await,
+        Stream::Unix(s) => exchange_over(s, request, tls, host).await,
+        Stream::Tcp(s) => exchange_over(s, request, tls, host).await,
+        Stream::Tls(s) => exchange_over(s, request, tls, host).await,
     }
 }
 
-async fn exchange_over<S>(stream: S, request: Request<Full<Bytes>>) -> Result<Response, String>
+async fn exchange_over<S>(
+    stream: S,
+    request: Request<Full<Bytes>>,
+    tls: &TlsOptions,
+    host: &str,
+) -> Result<Response, Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer_gone = Arc::new(AtomicBool::new(false));
     let io = EarlyAnswer { inner: stream, peer_gone: peer_gone.clone() };
     let failed = |e: hyper::Error| {
+        // A client certificate refused after a TLS 1.3 handshake shows up at the first read.
+        if let Some(reason) = tls_reason(&e, tls, host) {
+            return Failure::Tls(reason);
+        }
         let mut message = error_chain(&e);
         if peer_gone.load(Ordering::Relaxed) {
             message.push_str(" (the manager closed the connection before reading the whole request)");
         }
-        message
+        Failure::Protocol(message)
     };
+
     let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
         // Header names on the wire as kresctl has always sent them (`Content-Length`, not `content-length`).
         .title_case_headers(true)

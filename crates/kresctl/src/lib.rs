@@ -20,7 +20,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::client::Client;
+use crate::client::{Client, TlsOptions};
+use crate::commands::hash_token;
 use crate::commands::{
     cache, completion, config, convert, debug, metrics, migrate, pids, reload, schema, stop, validate,
 };
@@ -35,9 +36,31 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/knot-resolver/config.yaml";
 #[command(name = "kresctl", version, arg_required_else_help = true, max_term_width = 120)]
 pub struct Cli {
     /// Path to the resolver's management API socket: a unix-domain socket path, or a URI
-    /// (http+unix://<url-encoded path>, http://<address>:<port>). Cannot be used together with '--config'.
+    /// (http+unix://<url-encoded path>, http://<address>:<port>, https://<host>:<port>). Cannot be used together
+    /// with '--config'.
     #[arg(short, long, value_name = "SOCKET", conflicts_with = "config")]
     pub socket: Option<String>,
+
+    /// The API token's secret, sent as 'Authorization: Bearer <secret>' over TCP and TLS (visible to other users
+    /// in the process list: prefer '--token-file' or the KRES_API_TOKEN environment variable).
+    #[arg(long, value_name = "SECRET", conflicts_with = "token_file")]
+    pub token: Option<String>,
+
+    /// A file whose first line is the API token's secret.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// CA certificates (PEM) that the manager's TLS certificate must chain to (default: the system's CAs).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// A client certificate (PEM) for mutual TLS; needs '--key'.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// The private key (PEM) of '--cert'.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
 
     /// Path to the resolver's YAML or JSON configuration file with the management API configuration
     /// (/management). Cannot be used together with '--socket'.
@@ -76,6 +99,8 @@ pub enum Command {
     Migrate(migrate::Args),
     /// Prints a shell completion script for kresctl.
     Completion(completion::Args),
+    /// Reads an API token's secret on stdin and prints its argon2id hash for /management/tokens.
+    HashToken(hash_token::Args),
 }
 
 /// Runs the parsed command line.
@@ -95,6 +120,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Schema(args) => schema::run(args, client),
         Command::Migrate(args) => migrate::run(args),
         Command::Completion(args) => completion::run(args),
+        Command::HashToken(args) => hash_token::run(args),
     }
 }
 
@@ -102,7 +128,26 @@ impl Cli {
     /// A client of the management API found by socket discovery (`-s`, `-c`, the default configuration file, the
     /// default socket).
     pub fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(socket::determine_socket(self.socket.as_deref(), self.config.as_deref())?))
+        let socket = socket::determine_socket(self.socket.as_deref(), self.config.as_deref())?;
+        let tls = TlsOptions { cacert: self.cacert.clone(), cert: self.cert.clone(), key: self.key.clone() };
+        Ok(Client::new(socket).with_token(self.token()?).with_tls(tls))
+    }
+
+    /// The token: '--token', else the first line of '--token-file', else `KRES_API_TOKEN` (if not empty).
+    fn token(&self) -> anyhow::Result<Option<String>> {
+        if let Some(token) = &self.token {
+            return Ok(Some(token.clone()));
+        }
+        if let Some(file) = &self.token_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("cannot read the --token-file '{}': {e}", file.display()))?;
+            let token = text.lines().next().unwrap_or("").trim();
+            if token.is_empty() {
+                anyhow::bail!("the --token-file '{}' is empty", file.display());
+            }
+            return Ok(Some(token.to_owned()));
+        }
+        Ok(std::env::var("KRES_API_TOKEN").ok().filter(|t| !t.is_empty()))
     }
 }
 

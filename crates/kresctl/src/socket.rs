@@ -1,8 +1,9 @@
 //! Where the manager's HTTP API is: socket discovery for the online commands (the reference's
 //! `determine_socket`), in this order:
-//! 1. `--socket X`: a URI if `X` contains `:` (`http+unix://<url-encoded path>`, `http://<host>:<port>`), else a
-//!    unix socket path;
-//! 2. `--config FILE`: `/management/unix-socket` or `/management/interface` of that file (which must exist);
+//! 1. `--socket X`: a URI if `X` contains `:` (`http+unix://<url-encoded path>`, `http://<host>:<port>`,
+//!    `https://<host>:<port>`), else a unix socket path;
+//! 2. `--config FILE`: `/management/unix-socket` or `/management/interface` of that file (which must exist;
+//!    https when it has `/management/tls`);
 //! 3. the default configuration file, `/etc/knot-resolver/config.yaml`, when it can be read (skipped silently
 //!    otherwise);
 //! 4. the default socket, `/run/knot-resolver/kres-api.sock`.
@@ -29,6 +30,21 @@ pub enum Endpoint {
     Unix(PathBuf),
     /// HTTP over TCP. `host` is an address or a name, without brackets.
     Tcp { host: String, port: u16 },
+    /// HTTP over TLS over TCP; the certificate must be valid for `host`.
+    Https { host: String, port: u16 },
+}
+
+impl Endpoint {
+    /// The `host:port` of a TCP endpoint (IPv6 addresses in brackets).
+    pub fn authority(&self) -> Option<String> {
+        match self {
+            Endpoint::Unix(_) => None,
+            Endpoint::Tcp { host, port } | Endpoint::Https { host, port } if host.contains(':') => {
+                Some(format!("[{host}]:{port}"))
+            }
+            Endpoint::Tcp { host, port } | Endpoint::Https { host, port } => Some(format!("{host}:{port}")),
+        }
+    }
 }
 
 /// The API endpoint and where it was found (for connection error messages).
@@ -40,12 +56,12 @@ pub struct ApiSocket {
 }
 
 impl ApiSocket {
-    /// The endpoint as a URI: `http+unix://<url-encoded path>` or `http://<host>:<port>`.
+    /// The endpoint as a URI: `http+unix://<url-encoded path>`, `http://<host>:<port>` or `https://<host>:<port>`.
     pub fn uri(&self) -> String {
         match &self.endpoint {
             Endpoint::Unix(path) => format!("http+unix://{}", percent_encode(&path.to_string_lossy())),
-            Endpoint::Tcp { host, port } if host.contains(':') => format!("http://[{host}]:{port}"),
-            Endpoint::Tcp { host, port } => format!("http://{host}:{port}"),
+            Endpoint::Tcp { .. } => format!("http://{}", self.endpoint.authority().unwrap_or_default()),
+            Endpoint::Https { .. } => format!("https://{}", self.endpoint.authority().unwrap_or_default()),
         }
     }
 }
@@ -66,8 +82,8 @@ pub enum SocketError {
     #[error("can't get the management API socket from '{}': [{pointer}] {message}", file.display())]
     InvalidManagement { file: PathBuf, pointer: &'static str, message: String },
     #[error(
-        "invalid --socket '{uri}': {reason}; give a unix socket path, http+unix://<url-encoded path> or \
-         http://<address>:<port>"
+        "invalid --socket '{uri}': {reason}; give a unix socket path, http+unix://<url-encoded path>, \
+         http://<address>:<port> or https://<host>:<port>"
     )]
     InvalidUri { uri: String, reason: String },
 }
@@ -154,7 +170,9 @@ impl<'a> Discovery<'a> {
                 return Err(invalid(POINTER, node, format!("expected '<ip-address>@<port>', got {}", node.kind())));
             };
             let ip = IpAddressPort::parse(text).map_err(|e| invalid(POINTER, node, e))?;
-            let endpoint = Endpoint::Tcp { host: ip.addr.to_string(), port: ip.port };
+            let (host, port) = (ip.addr.to_string(), ip.port);
+            let endpoint =
+                if management.get("tls").is_some() { Endpoint::Https { host, port } } else { Endpoint::Tcp { host, port } };
             return Ok(Some(ApiSocket { endpoint, source: source(POINTER) }));
         }
         Ok(None)
@@ -166,7 +184,7 @@ pub fn determine_socket(socket: Option<&str>, config: Option<&Path>) -> Result<A
     Discovery::from_args(socket, config).determine()
 }
 
-/// Parses an `http+unix://` or `http://` URI given to `--socket`.
+/// Parses an `http+unix://`, `http://` or `https://` URI given to `--socket`.
 fn parse_uri(uri: &str) -> Result<Endpoint, SocketError> {
     let bad = |reason: &str| SocketError::InvalidUri { uri: uri.to_owned(), reason: reason.to_owned() };
     if let Some(rest) = uri.strip_prefix("http+unix://") {
@@ -177,8 +195,10 @@ fn parse_uri(uri: &str) -> Result<Endpoint, SocketError> {
         let path = percent_decode(encoded).ok_or_else(|| bad("invalid %-escape in the socket path"))?;
         return Ok(Endpoint::Unix(PathBuf::from(path)));
     }
-    let Some(rest) = uri.strip_prefix("http://") else {
-        return Err(bad("unsupported scheme (only http+unix:// and http:// are supported)"));
+    let (rest, https) = match (uri.strip_prefix("http://"), uri.strip_prefix("https://")) {
+        (Some(rest), _) => (rest, false),
+        (_, Some(rest)) => (rest, true),
+        _ => return Err(bad("unsupported scheme (only http+unix://, http:// and https:// are supported)")),
     };
     let authority = rest.trim_end_matches('/');
     if authority.contains('/') {
@@ -200,10 +220,12 @@ fn parse_uri(uri: &str) -> Result<Endpoint, SocketError> {
         return Err(bad("no host"));
     }
     let port = match port {
+        None if https => 443,
         None => 80,
         Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("invalid port"))?,
     };
-    Ok(Endpoint::Tcp { host: host.to_owned(), port })
+    let host = host.to_owned();
+    Ok(if https { Endpoint::Https { host, port } } else { Endpoint::Tcp { host, port } })
 }
 
 /// Python's `urllib.parse.quote(s, safe="")`: everything but `A-Za-z0-9_.-~` is %-encoded (as UTF-8).
@@ -274,13 +296,18 @@ mod tests {
             ("http://localhost:5000/", tcp("localhost", 5000)),
             ("http://[::1]:8453", tcp("::1", 8453)),
             ("http://127.0.0.1", tcp("127.0.0.1", 80)),
+            ("https://api.example:8453", Endpoint::Https { host: "api.example".into(), port: 8453 }),
+            ("https://[::1]:8453/", Endpoint::Https { host: "::1".into(), port: 8453 }),
+            ("https://127.0.0.1", Endpoint::Https { host: "127.0.0.1".into(), port: 443 }),
         ];
         for (uri, endpoint) in cases {
             let s = discovery(Some(uri), None, none).determine().unwrap_or_else(|e| panic!("{uri}: {e}"));
             assert_eq!(s.endpoint, endpoint, "{uri}");
         }
         for bad in [
-            "https://x:1",
+            "ftp://x:1",
+            "https://",
+            "https://x:1/v1",
             "http://",
             "http://x:0",
             "http://x:70000",
@@ -296,7 +323,8 @@ mod tests {
 
     #[test]
     fn uri_round_trip() {
-        for endpoint in [unix("/run/a b/ü.sock"), tcp("::1", 53), tcp("10.0.0.1", 5000)] {
+        let https = Endpoint::Https { host: "::1".into(), port: 443 };
+        for endpoint in [unix("/run/a b/ü.sock"), tcp("::1", 53), tcp("10.0.0.1", 5000), https] {
             let s = ApiSocket { endpoint: endpoint.clone(), source: String::new() };
             assert_eq!(parse_uri(&s.uri()).unwrap(), endpoint);
         }
@@ -326,6 +354,11 @@ mod tests {
         assert_eq!(s.uri(), "http://127.0.0.1:5000");
         let iface6 = dir.file("iface6.yaml", "management:\n  interface: '::1@5000'\n");
         assert_eq!(discovery(None, Some(&iface6), none).determine().unwrap().uri(), "http://[::1]:5000");
+        let tls = dir.file(
+            "tls.yaml",
+            "management:\n  interface: 127.0.0.1@5000\n  tls: {cert-file: c.pem, key-file: k.pem}\n",
+        );
+        assert_eq!(discovery(None, Some(&tls), none).determine().unwrap().uri(), "https://127.0.0.1:5000");
 
         // No /management: the manager listens on the default socket.
         let plain = dir.file("plain.yaml", "workers: 2\n");

@@ -211,7 +211,7 @@ fn deny_runtime_changes(old: &KresConfig, new: &KresConfig) -> Result<(), ApplyE
     // The health gate and the history's retention apply from the next change on; the rest is the manager's own
     // set-up.
     let fixed = |m: &kres_datamodel::config::ManagementSchema| {
-        (m.unix_socket.clone(), m.interface.clone(), m.state_dir.clone(), m.start_from)
+        (m.unix_socket.clone(), m.interface.clone(), m.state_dir.clone(), m.start_from, m.tls.clone())
     };
     if fixed(om) != fixed(nm) {
         reasons.push(

@@ -6,6 +6,7 @@
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use axum::Router;
@@ -17,16 +18,21 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
+use super::auth::{PeerCred, Transport};
+use super::tls;
 use crate::manager::handle::Client;
 
 /// Header names whose title case differs from the reference's spelling: (as hyper writes it, as it should be),
 /// each preceded by the CRLF that ends the previous line and followed by the colon, so only a header name matches.
-const FIXES: &[(&[u8], &[u8])] = &[(b"\r\nEtag:", b"\r\nETag:")];
+const FIXES: &[(&[u8], &[u8])] =
+    &[(b"\r\nEtag:", b"\r\nETag:"), (b"\r\nWww-Authenticate:", b"\r\nWWW-Authenticate:")];
 
 /// The identity a connection's peer has before any authentication: on the unix socket, its uid and pid
 /// (`SO_PEERCRED`); none over TCP. Handlers find it as an `Extension<Client>` in every request.
+/// How the connection came in ([`Transport`], for the access checks of `auth`) is an extension too.
 pub(super) trait PeerIdentity {
     fn peer_client(&self) -> Option<Client>;
+    fn transport(&self) -> Transport;
 }
 
 impl PeerIdentity for tokio::net::UnixStream {
@@ -34,16 +40,29 @@ impl PeerIdentity for tokio::net::UnixStream {
         let cred = self.peer_cred().ok()?;
         Some(Client::Peer { uid: cred.uid(), pid: cred.pid().map_or(0, |p| p as u32) })
     }
+
+    fn transport(&self) -> Transport {
+        Transport::Unix(self.peer_cred().ok().map(|cred| PeerCred {
+            uid: cred.uid(),
+            gid: cred.gid(),
+            pid: cred.pid().map_or(0, |p| p as u32),
+        }))
+    }
 }
 
 impl PeerIdentity for tokio::net::TcpStream {
     fn peer_client(&self) -> Option<Client> {
         None
     }
+
+    fn transport(&self) -> Transport {
+        Transport::Tcp { peer: self.peer_addr().unwrap_or_else(|_| ([0, 0, 0, 0], 0).into()) }
+    }
 }
 
-/// Accepts connections until `stop` is cancelled, then lets the requests in progress finish.
-pub(super) async fn serve<L>(mut listener: L, app: Router, stop: CancellationToken)
+/// Accepts connections until `stop` is cancelled, then lets the requests in progress finish. With `tls`, each
+/// connection's TLS handshake runs in its own task (a slow client does not hold up the others).
+pub(super) async fn serve<L>(mut listener: L, app: Router, stop: CancellationToken, tls: Option<Arc<tls::Reloading>>)
 where
     L: Listener,
     L::Io: PeerIdentity,
@@ -54,17 +73,43 @@ where
     loop {
         tokio::select! {
             (stream, _) = listener.accept() => {
-                let app = match stream.peer_client() {
-                    Some(client) => app.clone().layer(axum::Extension(client)),
-                    None => app.clone(),
-                };
+                let mut app = app.clone().layer(axum::Extension(stream.transport()));
+                if let Some(client) = stream.peer_client() {
+                    app = app.layer(axum::Extension(client));
+                }
                 let service = TowerToHyperService::new(app);
-                let connection = graceful.watch(builder.serve_connection(TokioIo::new(HeaderCase::new(stream)), service));
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!("management API connection: {e}");
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                match &tls {
+                    None => {
+                        tokio::spawn(async move {
+                            let connection = builder.serve_connection(TokioIo::new(HeaderCase::new(stream)), service);
+                            if let Err(e) = watcher.watch(connection).await {
+                                tracing::debug!("management API connection: {e}");
+                            }
+                        });
                     }
-                });
+                    Some(tls) => {
+                        let acceptor = tls.acceptor();
+                        tokio::spawn(async move {
+                            let stream = match tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(e)) => {
+                                    tracing::debug!("management API: TLS handshake failed: {e}");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!("management API: TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let connection = builder.serve_connection(TokioIo::new(HeaderCase::new(stream)), service);
+                            if let Err(e) = watcher.watch(connection).await {
+                                tracing::debug!("management API connection: {e}");
+                            }
+                        });
+                    }
+                }
             }
             () = stop.cancelled() => break,
         }

@@ -3,8 +3,10 @@
 //! or send requests to the manager actor through its [`ManagerHandle`]. One module per route group.
 //!
 //! The listener is a unix socket (mode 0660; a stale socket file is replaced, a live one refused) or TCP
-//! `ip@port`, per `/management`; HTTP/1.1 only, with header names spelled like the reference's (`conn`).
+//! `ip@port`, per `/management`, with TLS when `/management/tls` is set (`tls`); HTTP/1.1 only, with header names
+//! spelled like the reference's (`conn`). Who may do what is checked in front of every route (`auth`).
 
+mod auth;
 mod body;
 mod cache;
 mod config;
@@ -15,6 +17,7 @@ mod lifecycle;
 mod metrics;
 mod processes;
 mod schema;
+mod tls;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -59,6 +62,8 @@ pub enum ServerError {
     NotASocket(PathBuf),
     #[error("cannot listen on the management API address {address}: {source}")]
     Bind { address: String, source: std::io::Error },
+    #[error("/management/tls: {0}")]
+    Tls(String),
 }
 
 /// Where the API listens.
@@ -66,12 +71,16 @@ pub enum ServerError {
 pub enum Listen {
     Unix(PathBuf),
     Tcp(SocketAddr),
+    Tls(SocketAddr),
 }
 
 impl Listen {
     pub fn from_config(management: &ManagementSchema) -> Result<Listen, ServerError> {
         match (&management.unix_socket, &management.interface) {
             (Some(path), None) => Ok(Listen::Unix(path.path().to_path_buf())),
+            (None, Some(interface)) if management.tls.is_some() => {
+                Ok(Listen::Tls(SocketAddr::new(interface.addr, interface.port)))
+            }
             (None, Some(interface)) => Ok(Listen::Tcp(SocketAddr::new(interface.addr, interface.port))),
             _ => Err(ServerError::NoListener),
         }
@@ -83,6 +92,7 @@ impl std::fmt::Display for Listen {
         match self {
             Listen::Unix(path) => write!(f, "unix socket {}", path.display()),
             Listen::Tcp(addr) => write!(f, "http://{addr}"),
+            Listen::Tls(addr) => write!(f, "https://{addr}"),
         }
     }
 }
@@ -165,20 +175,29 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<ServerHandle, ServerError> {
     let listen = Listen::from_config(management)?;
-    let app = router(AppState::new(handle));
+    let auth = auth::Auth::new(handle.clone());
+    let app = router(AppState::new(handle))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::check));
     let shutdown = shutdown.child_token();
     let stopped = shutdown.clone();
     let (task, socket) = match &listen {
         Listen::Unix(path) => {
-            let (listener, dev, ino) = bind_unix(path)?;
-            let task = tokio::spawn(conn::serve(listener, app, stopped.clone()));
+            let (listener, dev, ino) = bind_unix(path, auth::socket_group(management))?;
+            let task = tokio::spawn(conn::serve(listener, app, stopped.clone(), None));
             (task, Some((path.clone(), dev, ino)))
         }
-        Listen::Tcp(addr) => {
+        Listen::Tcp(addr) | Listen::Tls(addr) => {
+            let tls = match management.tls.as_ref() {
+                Some(files) => Some(
+                    tls::Reloading::start(tls::TlsFiles::from_config(files), stopped.clone())
+                        .map_err(ServerError::Tls)?,
+                ),
+                None => None,
+            };
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|source| ServerError::Bind { address: addr.to_string(), source })?;
-            let task = tokio::spawn(conn::serve(listener, app, stopped));
+            let task = tokio::spawn(conn::serve(listener, app, stopped, tls));
             (task, None)
         }
     };
@@ -186,10 +205,14 @@ pub async fn start(
     Ok(ServerHandle { listen, shutdown, task: Some(task), socket })
 }
 
-/// Binds a unix socket at `path` with mode 0660: bound under a temporary name, chmod-ed, then renamed over
-/// `path`, so the socket is never reachable with looser permissions and a stale socket is replaced atomically.
-/// Refuses when a process accepts connections on `path`.
-fn bind_unix(path: &Path) -> Result<(tokio::net::UnixListener, u64, u64), ServerError> {
+/// Binds a unix socket at `path` with mode 0660: bound under a temporary name, chmod-ed (and given `group`, the
+/// name and gid of `/management/unix-socket-group`, when set), then renamed over `path`, so the socket is never
+/// reachable with looser permissions and a stale socket is replaced atomically. Refuses when a process accepts
+/// connections on `path`.
+fn bind_unix(
+    path: &Path,
+    group: Option<(String, Option<u32>)>,
+) -> Result<(tokio::net::UnixListener, u64, u64), ServerError> {
     let bind_error = |source| ServerError::Bind { address: path.display().to_string(), source };
     match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.file_type().is_socket() => return Err(ServerError::NotASocket(path.to_path_buf())),
@@ -209,6 +232,17 @@ fn bind_unix(path: &Path) -> Result<(tokio::net::UnixListener, u64, u64), Server
     let listener = tokio::net::UnixListener::bind(&temporary).map_err(bind_error)?;
     let finish = || -> std::io::Result<std::fs::Metadata> {
         std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o660))?;
+        match &group {
+            Some((_, Some(gid))) => {
+                if let Err(e) = std::os::unix::fs::chown(&temporary, None, Some(*gid)) {
+                    tracing::warn!("cannot give the management socket the group {gid}: {e}");
+                }
+            }
+            Some((name, None)) => tracing::warn!(
+                "/management/unix-socket-group: no group '{name}' in /etc/group; the socket keeps its group"
+            ),
+            None => {}
+        }
         std::fs::rename(&temporary, path)?;
         std::fs::symlink_metadata(path)
     };

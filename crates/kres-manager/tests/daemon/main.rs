@@ -2,6 +2,7 @@
 //! `cargo xtask test -p kres-manager`).
 
 mod api;
+mod auth;
 mod faults;
 mod fixture;
 mod health;
