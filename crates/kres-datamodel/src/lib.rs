@@ -20,6 +20,7 @@ pub mod parse;
 pub mod path;
 pub mod types;
 
+pub mod yaml;
 pub use config::KresConfig;
 pub use error::{ConfigError, ValidationError, ValidationErrors};
 pub use load::{json_schema, load_files, read_files, resolve_root, validate};

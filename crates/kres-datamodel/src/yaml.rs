@@ -1,4 +1,5 @@
-//! kresctl's YAML output (`migrate`, `config get`, `cache clear`): serde-saphyr's serializer with two options.
+//! YAML output (kresctl's `migrate`, `config get`, `cache clear`, and the unified diffs of [`crate::diff`]):
+//! serde-saphyr's serializer with two options.
 //!
 //! What the output must be, checked by the tests below and by the CLI round trips (`migrate`, `config get`):
 //! every value reads back unchanged with a YAML 1.1 reader (PyYAML in the reference, our `kres_datamodel` parser)
@@ -41,7 +42,7 @@ pub fn to_yaml(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use kres_datamodel::parse::parse_document;
+    use crate::parse::parse_document;
     use serde_json::json;
 
     use super::*;

@@ -38,6 +38,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub struct Client {
     socket: ApiSocket,
     timeout: Duration,
+    /// Sent with every request besides the usual ones (`If-Match`).
+    extra_headers: Vec<(String, String)>,
     token: Option<Secret>,
     tls: TlsOptions,
 }
@@ -173,7 +175,7 @@ fn truncate(text: &str, max: usize) -> &str {
 
 impl Client {
     pub fn new(socket: ApiSocket) -> Client {
-        Client { socket, timeout: DEFAULT_TIMEOUT, token: None, tls: TlsOptions::default() }
+        Client { socket, timeout: DEFAULT_TIMEOUT, extra_headers: Vec::new(), token: None, tls: TlsOptions::default() }
     }
 
     /// Sends `Authorization: Bearer <token>` on TCP and TLS connections.
@@ -265,6 +267,9 @@ impl Client {
             let mut value = HeaderValue::from_str(&format!("Bearer {token}"))?;
             value.set_sensitive(true);
             builder = builder.header(header::AUTHORIZATION, value);
+        }
+        for (name, value) in &self.extra_headers {
+            builder = builder.header(name.as_str(), value.as_str());
         }
         if body.is_some() || [Method::POST, Method::PUT, Method::PATCH].contains(&method) {
             builder = builder.header(header::CONTENT_LENGTH, HeaderValue::from(payload.len()));
@@ -565,6 +570,164 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Streaming answers (`GET /v1/events`) and extra request headers.
+impl Client {
+    /// The same client, sending `name: value` with every request as well (`If-Match`).
+    pub fn with_header(mut self, name: &str, value: &str) -> Client {
+        self.extra_headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sends `GET path` and returns as soon as the answer's head has arrived (within the client's timeout); the
+    /// body is then read piece by piece, as it comes, with [`Streaming::next`]. A thread of its own reads the
+    /// connection; it ends with the body, or at the first piece after the [`Streaming`] is dropped, or with the
+    /// process.
+    pub fn get_stream(&self, path: &str) -> Result<Streaming, ClientError> {
+        let url = format!("{}{path}", self.socket.uri());
+        let protocol =
+            |message: String| ClientError::Protocol { socket: self.socket.clone(), url: url.clone(), message };
+        let request = self.build_request("GET", path, None).map_err(|e| protocol(e.to_string()))?;
+        let (head_tx, head_rx) = std::sync::mpsc::channel();
+        let (piece_tx, piece_rx) = std::sync::mpsc::channel();
+        let client = self.clone();
+        std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = head_tx.send(Err(Failure::Protocol(format!("cannot start the I/O runtime: {e}"))));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let stream = match client.connect().await {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        let _ = head_tx.send(Err(e));
+                        return;
+                    }
+                };
+                match stream {
+                    Stream::Unix(s) => stream_over(s, request, head_tx, piece_tx).await,
+                    Stream::Tcp(s) => stream_over(s, request, head_tx, piece_tx).await,
+                    Stream::Tls(s) => stream_over(s, request, head_tx, piece_tx).await,
+                }
+            });
+            runtime.shutdown_background();
+        });
+        match head_rx.recv_timeout(self.timeout) {
+            Ok(Ok((status, headers))) => Ok(Streaming { status, headers, pieces: piece_rx }),
+            Ok(Err(Failure::Connect(source))) => Err(ClientError::Connect { socket: self.socket.clone(), url, source }),
+            Ok(Err(Failure::Protocol(message))) => Err(protocol(message)),
+            Ok(Err(Failure::Tls(message))) => Err(ClientError::Tls { socket: self.socket.clone(), url, message }),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(self.timeout_error(&url)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err(protocol("the connection's reader stopped before the answer arrived".into()))
+            }
+        }
+    }
+}
+
+/// An answer whose body is read as it arrives ([`Client::get_stream`]).
+#[derive(Debug)]
+pub struct Streaming {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pieces: std::sync::mpsc::Receiver<Result<Vec<u8>, String>>,
+}
+
+/// What [`Streaming::next`] got.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// The next bytes of the body.
+    Data(Vec<u8>),
+    /// Nothing came within the time given.
+    Idle,
+    /// The body ended (the server closed the stream).
+    End,
+    /// The connection broke.
+    Failed(String),
+}
+
+impl Streaming {
+    /// The next piece of the body, waiting at most `wait`.
+    pub fn next(&self, wait: Duration) -> Piece {
+        match self.pieces.recv_timeout(wait) {
+            Ok(Ok(data)) => Piece::Data(data),
+            Ok(Err(message)) => Piece::Failed(message),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Piece::Idle,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Piece::End,
+        }
+    }
+
+    /// The rest of the body (read for at most `wait`) as a whole [`Response`]: for a failure status.
+    pub fn into_response(self, wait: Duration) -> Response {
+        let deadline = std::time::Instant::now() + wait;
+        let mut body = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.next(left) {
+                Piece::Data(data) => body.extend_from_slice(&data),
+                _ => break,
+            }
+        }
+        Response { status: self.status, headers: self.headers, body }
+    }
+}
+
+/// An answer's status and headers.
+type Head = (u16, Vec<(String, String)>);
+
+/// Sends the request, hands the answer's head to `head`, then every piece of its body to `pieces` until the body
+/// ends, the connection fails or nobody reads `pieces` any more.
+async fn stream_over<S>(
+    stream: S,
+    request: Request<Full<Bytes>>,
+    head: std::sync::mpsc::Sender<Result<Head, Failure>>,
+    pieces: std::sync::mpsc::Sender<Result<Vec<u8>, String>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let failed = |e: hyper::Error| Failure::Protocol(error_chain(&e));
+    let exchange = async {
+        let (mut sender, connection) =
+            hyper::client::conn::http1::Builder::new().title_case_headers(true).handshake(TokioIo::new(stream)).await?;
+        let driver = tokio::spawn(connection);
+        let response = sender.send_request(request).await?;
+        Ok::<_, hyper::Error>((driver, response))
+    };
+    let (driver, response) = match exchange.await {
+        Ok(answer) => answer,
+        Err(e) => {
+            let _ = head.send(Err(failed(e)));
+            return;
+        }
+    };
+    let (parts, mut body) = response.into_parts();
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .collect();
+    if head.send(Ok((parts.status.as_u16(), headers))).is_err() {
+        driver.abort();
+        return;
+    }
+    while let Some(frame) = body.frame().await {
+        let piece = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => Ok(data.to_vec()),
+                Err(_trailers) => continue,
+            },
+            Err(e) => Err(error_chain(&e)),
+        };
+        let failed = piece.is_err();
+        if pieces.send(piece).is_err() || failed {
+            break;
+        }
+    }
+    driver.abort();
 }
 
 impl fmt::Display for Response {

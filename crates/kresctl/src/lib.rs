@@ -13,6 +13,7 @@ pub mod client;
 pub mod commands;
 pub mod output;
 pub mod socket;
+pub mod watch;
 pub mod yaml;
 
 use std::path::PathBuf;
@@ -23,7 +24,8 @@ use clap::{Parser, Subcommand};
 use crate::client::{Client, TlsOptions};
 use crate::commands::hash_token;
 use crate::commands::{
-    cache, completion, config, convert, debug, metrics, migrate, pids, reload, schema, stop, validate,
+    cache, completion, config, convert, debug, history, metrics, migrate, pids, reload, rollback, schema, stop,
+    validate,
 };
 
 /// The configuration file used when none is given (validate, convert, socket discovery).
@@ -78,6 +80,11 @@ pub enum Command {
     /// Tells the resolver to reload its configuration files. Old processes are replaced by new ones (with the
     /// updated configuration) using rolling restarts, so DNS service is not interrupted.
     Reload(reload::Args),
+    /// Lists the configuration generations the resolver recorded (newest first).
+    History(history::Args),
+    /// Applies the configuration of an earlier generation again (default: the one before the configuration in
+    /// force).
+    Rollback(rollback::Args),
     /// Tells the resolver to shut down everything.
     Stop,
     /// Gets the metrics of the running resolver in JSON (the default) or in the Prometheus format.
@@ -110,6 +117,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Config(args) => config::run(args, client),
         Command::Reload(args) => reload::run(args, &client()?),
+        Command::History(args) => history::run(args, &client()?),
+        Command::Rollback(args) => rollback::run(args, &client()?),
         Command::Stop => stop::run(&client()?),
         Command::Metrics(args) => metrics::run(args, &client()?),
         Command::Cache(args) => cache::run(args, client),

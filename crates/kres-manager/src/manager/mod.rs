@@ -160,7 +160,9 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
             },
             event = events.recv() => match event {
                 Some(event) => {
-                    on_event(&mut actor.procs, event);
+                    if let Some(kind) = on_event(&mut actor.procs, event) {
+                        actor.emit(kind);
+                    }
                     actor.publish().await;
                 }
                 None => {
@@ -300,9 +302,19 @@ async fn bring_up<C: Controller>(
     Ok(())
 }
 
-fn on_event<C>(procs: &mut Processes<C>, event: Event) {
+/// Reacts to a supervisor event; returns the event to publish on `GET /v1/events`, if any.
+fn on_event<C>(procs: &mut Processes<C>, event: Event) -> Option<handle::EventKind> {
+    // `Started` is the supervisor's own restart of a process; `Ready` follows it (published once, at the start).
+    let restarted = matches!(event, Event::Started { .. });
     match event {
         Event::Exited { info, output_tail } => {
+            let status = match (info.status, &info.last_exit) {
+                (ProcStatus::Fatal, Some(exit)) => format!("{exit}; FATAL, not restarted"),
+                (ProcStatus::Fatal, None) => "FATAL, not restarted".to_owned(),
+                (_, Some(exit)) => format!("{exit}; restarting"),
+                (_, None) => "restarting".to_owned(),
+            };
+            let published = handle::EventKind::ProcessExited { id: info.id.clone(), pid: info.pid, status };
             if info.status == ProcStatus::Fatal {
                 tracing::error!(
                     "{} (PID {}) failed repeatedly and is FATAL; the resolver runs with fewer processes than configured. Last output:\n{}",
@@ -320,6 +332,7 @@ fn on_event<C>(procs: &mut Processes<C>, event: Event) {
                     info.last_exit.unwrap_or_default()
                 );
             }
+            Some(published)
         }
         Event::Started { info } | Event::Ready { info } => {
             if let Some(instance) = info.id.strip_prefix("kresd").and_then(|n| n.parse::<u32>().ok())
@@ -328,7 +341,11 @@ fn on_event<C>(procs: &mut Processes<C>, event: Event) {
                 w.pid = info.pid;
             }
             tracing::debug!("{} running as PID {}", info.id, info.pid);
+            restarted.then_some(handle::EventKind::ProcessStarted { id: info.id, pid: info.pid })
         }
-        Event::ShuttingDown => tracing::info!("the supervisor is shutting down"),
+        Event::ShuttingDown => {
+            tracing::info!("the supervisor is shutting down");
+            None
+        }
     }
 }

@@ -12,7 +12,9 @@ mod cache;
 mod config;
 mod conn;
 mod errors;
+mod events;
 mod health;
+mod history;
 mod lifecycle;
 mod metrics;
 mod processes;
@@ -155,11 +157,18 @@ struct Inner {
     handle: ManagerHandle,
     /// The serialized whole configuration of one ETag (the most frequent GET).
     root_json: Mutex<Option<(String, Bytes)>>,
+    /// Cancelled when the server stops: ends the `/v1/events` streams.
+    shutdown: CancellationToken,
 }
 
 impl AppState {
-    pub fn new(handle: ManagerHandle) -> Self {
-        AppState { inner: Arc::new(Inner { handle, root_json: Mutex::new(None) }) }
+    /// `shutdown` ends the `/v1/events` streams when the server stops.
+    pub fn with_shutdown(handle: ManagerHandle, shutdown: CancellationToken) -> Self {
+        AppState { inner: Arc::new(Inner { handle, root_json: Mutex::new(None), shutdown }) }
+    }
+
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.inner.shutdown
     }
 
     pub fn handle(&self) -> &ManagerHandle {
@@ -175,10 +184,10 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<ServerHandle, ServerError> {
     let listen = Listen::from_config(management)?;
-    let auth = auth::Auth::new(handle.clone());
-    let app = router(AppState::new(handle))
-        .layer(axum::middleware::from_fn_with_state(auth, auth::check));
     let shutdown = shutdown.child_token();
+    let auth = auth::Auth::new(handle.clone());
+    let app = router(AppState::with_shutdown(handle, shutdown.clone()))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::check));
     let stopped = shutdown.clone();
     let (task, socket) = match &listen {
         Listen::Unix(path) => {
@@ -278,6 +287,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(&format!("{}/{{kind}}", routes::PROCESSES), get(processes::by_kind))
         .route(routes::HEALTHZ, get(health::healthz))
         .route(routes::READYZ, get(health::readyz))
+        .route(routes::HISTORY, get(history::list))
+        .route(&format!("{}/{{generation}}", routes::HISTORY), get(history::get))
+        .route(&format!("{}/{{generation}}/diff", routes::HISTORY), get(history::diff))
+        .route(&format!("{}/{{generation}}/rollback", routes::HISTORY), post(history::rollback))
+        .route(routes::EVENTS, get(events::events))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

@@ -6,6 +6,7 @@ mod auth;
 mod faults;
 mod fixture;
 mod health;
+mod history;
 mod limits;
 mod manager;
 mod observable;
