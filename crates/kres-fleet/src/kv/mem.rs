@@ -236,8 +236,12 @@ impl Kv for MemKv {
             let _ = tx.send(Err(KvError::Compacted { requested: from, compact_revision: s.compacted }));
             return Ok(Watch::new(rx));
         }
-        let past: Vec<Event> =
-            s.log.iter().filter(|e| e.kv.mod_revision >= from && e.kv.key.starts_with(prefix)).cloned().collect();
+        // As in etcd, a start revision of 0 (or less) means "from now on".
+        let past: Vec<Event> = if from <= 0 {
+            Vec::new()
+        } else {
+            s.log.iter().filter(|e| e.kv.mod_revision >= from && e.kv.key.starts_with(prefix)).cloned().collect()
+        };
         // One batch per revision, as etcd sends them.
         let mut batch: Vec<Event> = Vec::new();
         for e in past {

@@ -128,6 +128,11 @@ impl Watch {
     pub async fn next(&mut self) -> Option<Result<Vec<Event>>> {
         self.rx.recv().await
     }
+
+    /// A batch that is already there, without waiting (`None`: nothing ready now).
+    pub fn try_next(&mut self) -> Option<Result<Vec<Event>>> {
+        self.rx.try_recv().ok()
+    }
 }
 
 impl std::fmt::Debug for Watch {
@@ -156,7 +161,7 @@ pub trait Kv: Clone + Send + Sync + 'static {
     /// Ends the lease now and deletes its keys.
     fn lease_revoke(&self, lease: i64) -> impl Future<Output = Result<()>> + Send;
 
-    /// Watches every key under `prefix`, starting with the changes at revision `from` (inclusive).
+    /// Watches every key under `prefix`, starting with the changes at revision `from` (inclusive; 0: from now on).
     fn watch(&self, prefix: &str, from: i64) -> impl Future<Output = Result<Watch>> + Send;
 
     /// Drops the history before `revision` (operators' and tests' tool; the fleet never compacts).

@@ -7,3 +7,6 @@
 mod contract;
 mod etcd;
 mod mem;
+mod rollout;
+mod scale;
+mod sim;
