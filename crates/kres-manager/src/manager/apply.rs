@@ -56,24 +56,24 @@ pub const PROBE_STAGE: &str = "the canary's health probe";
 /// A worker to probe: its instance and its probe listener's port (none: control socket only).
 type Target = (u32, Option<u16>);
 
-/// DNS probe queries sent and left unanswered.
+/// DNS probe queries sent, and those that failed (no answer, or a failure answer).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Counts {
     sent: u64,
-    unanswered: u64,
+    failed: u64,
 }
 
 impl std::ops::AddAssign for Counts {
     fn add_assign(&mut self, other: Counts) {
         self.sent += other.sent;
-        self.unanswered += other.unanswered;
+        self.failed += other.failed;
     }
 }
 
 /// Why the health hold failed.
 struct HoldFailure {
     reason: String,
-    /// Probe queries of the failing round left unanswered.
+    /// Probe queries of the failing round that failed.
     lost: u64,
     /// When the failing round of probes was sent.
     since: Instant,
@@ -299,11 +299,7 @@ impl<C: Controller> Actor<C> {
             self.emit(EventKind::HealthHold { seconds: hold.as_secs_f64() });
             match self.hold(hold, &probe_name).await {
                 Ok(counts) => {
-                    tracing::info!(
-                        "health hold passed: {} probe queries, {} unanswered",
-                        counts.sent,
-                        counts.unanswered
-                    );
+                    tracing::info!("health hold passed: {} probe queries, {} failed", counts.sent, counts.failed);
                     self.emit(EventKind::HealthHoldPassed);
                 }
                 Err(failure) => {
@@ -439,7 +435,7 @@ impl<C: Controller> Actor<C> {
             let (counts, failure) = probe_round(&self.procs.controller, &self.targets(), name).await;
             total += counts;
             if let Some(reason) = failure {
-                return Err(HoldFailure { reason, lost: counts.unanswered, since });
+                return Err(HoldFailure { reason, lost: counts.failed, since });
             }
             if Instant::now() >= deadline {
                 return Ok(total);
@@ -449,7 +445,8 @@ impl<C: Controller> Actor<C> {
 
     /// After a failed health hold: puts the configuration in force back (see [`Self::restore`]) while the workers
     /// are still probed, then checks that every worker answers. Returns the error the change is answered with:
-    /// [`ApplyError::RolledBack`] with the probe queries lost from the failure until service was restored, or
+    /// [`ApplyError::RolledBack`] with the probe queries lost (unanswered or failed) from the failure until service
+    /// was restored, or
     /// [`ApplyError::Failed`] when the rollback itself failed (logged loudly; not retried).
     async fn roll_back_change(&mut self, plan: &Plan, failure: HoldFailure, name: &str) -> ApplyError {
         let reason = failure.reason;
@@ -465,11 +462,11 @@ impl<C: Controller> Actor<C> {
         };
         let (restored, during) = tokio::join!(restore, monitor);
         self.watched = None;
-        let mut lost = failure.lost + during.unanswered;
+        let mut lost = failure.lost + during.failed;
         let restored = match restored {
             Ok(()) => {
                 let (counts, failed) = probe_round(&self.procs.controller, &self.targets(), name).await;
-                lost += counts.unanswered;
+                lost += counts.failed;
                 failed.map_or(Ok(()), |f| Err(format!("a restored worker does not answer: {f}")))
             }
             Err(e) => Err(e),
@@ -615,7 +612,7 @@ fn unlink(paths: &[PathBuf]) {
     }
 }
 
-/// Probes every worker of `targets` at once; the queries sent and unanswered, and the first failure.
+/// Probes every worker of `targets` at once; the queries sent and failed, and the first failure.
 async fn probe_round<C: Controller>(controller: &C, targets: &[Target], name: &str) -> (Counts, Option<String>) {
     let probes = targets.iter().map(|&(instance, port)| async move {
         (instance, controller.probe(instance, &Probe { name, port, control_dir: None }).await)
@@ -623,7 +620,7 @@ async fn probe_round<C: Controller>(controller: &C, targets: &[Target], name: &s
     let mut counts = Counts::default();
     let mut failure = None;
     for (instance, outcome) in futures_util::future::join_all(probes).await {
-        counts += Counts { sent: outcome.sent, unanswered: outcome.unanswered };
+        counts += Counts { sent: outcome.sent, failed: outcome.failed };
         if let Err(e) = outcome.result {
             failure.get_or_insert_with(|| format!("worker {instance}: {e}"));
         }
@@ -632,7 +629,7 @@ async fn probe_round<C: Controller>(controller: &C, targets: &[Target], name: &s
 }
 
 /// Probes the workers in `targets` (which the rollback updates) every [`HOLD_INTERVAL`] until `stop`; the queries
-/// sent and unanswered.
+/// sent and failed.
 async fn watch_workers<C: Controller>(
     controller: C,
     targets: Arc<Mutex<Vec<Target>>>,

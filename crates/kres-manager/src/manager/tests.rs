@@ -499,11 +499,9 @@ async fn a_change_that_fails_the_hold_is_rolled_back_through_the_pipeline() {
 async fn a_rollback_that_fails_is_reported_once_and_not_retried() {
     let mut r = resolver(1).await;
     with_hold(&mut r).await;
-    let mut fake = r.fake.state();
-    fake.unhealthy = Some(("1220".into(), 1));
+    r.fake.state().unhealthy = Some(("1220".into(), 1));
     // The previous worker Lua (default EDNS buffer sizes) no longer starts.
-    fake.refuse = Some("net.bufsize(1232, 1232)".into());
-    drop(fake);
+    r.fake.state().refuse = Some("net.bufsize(1232, 1232)".into());
     let e = r.apply(worker_change()).await.unwrap_err();
     assert!(matches!(&e, ApplyError::Failed(m) if m.contains("rolling it back failed")), "{e:?}");
     let calls = r.fake.take_calls();

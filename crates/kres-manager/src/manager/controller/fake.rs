@@ -132,17 +132,17 @@ impl Controller for FakeController {
         let unhealthy = s.unhealthy.clone();
         let Some(w) = s.workers.get_mut(&instance) else {
             let e = ControlError::Timeout { path: format!("control/{instance}"), timeout: Command::WorkerId.timeout() };
-            return ProbeOutcome { sent: 0, unanswered: 0, result: Err(e.into()) };
+            return ProbeOutcome { sent: 0, failed: 0, result: Err(e.into()) };
         };
         let sick = unhealthy.is_some_and(|(text, healthy)| w.lua.contains(text.as_str()) && w.probes >= healthy);
         let sent = u64::from(probe.port.is_some());
         if !sick {
             w.probes += 1;
-            return ProbeOutcome { sent, unanswered: 0, result: Ok(()) };
+            return ProbeOutcome { sent, failed: 0, result: Ok(()) };
         }
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], probe.port.unwrap_or(0)));
         let e = ProbeError::NoAnswer { name: probe.name.to_owned(), addr, tries: 3, seconds: 1.0 };
-        ProbeOutcome { sent: sent * 3, unanswered: sent * 3, result: Err(e) }
+        ProbeOutcome { sent: sent * 3, failed: sent * 3, result: Err(e) }
     }
 
     async fn run_policy_loader(&self, lua: &str, _etag: &str) -> Result<(), ProcessError> {

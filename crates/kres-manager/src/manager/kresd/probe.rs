@@ -111,13 +111,13 @@ pub enum ProbeError {
     Control(#[from] ControlError),
 }
 
-/// One probe of one worker: the queries sent and left unanswered, and the verdict.
+/// One probe of one worker: the queries sent and those that failed, and the verdict.
 #[derive(Debug)]
 pub struct ProbeOutcome {
     /// DNS queries sent (tries).
     pub sent: u64,
-    /// Tries that got no answer in their time.
-    pub unanswered: u64,
+    /// Queries that failed: no answer in their time, or a failure answer (SERVFAIL, REFUSED, ...).
+    pub failed: u64,
     pub result: Result<(), ProbeError>,
 }
 
@@ -136,7 +136,7 @@ pub async fn dns(addr: SocketAddr, name: &str) -> ProbeOutcome {
 pub async fn dns_with(addr: SocketAddr, name: &str, tries: &[Duration]) -> ProbeOutcome {
     let id: u16 = rand_id();
     let (mut sent, mut unanswered) = (0, 0);
-    let fail = |sent, unanswered, e| ProbeOutcome { sent, unanswered, result: Err(e) };
+    let fail = |sent, failed, e| ProbeOutcome { sent, failed, result: Err(e) };
     let msg = match query(id, name) {
         Ok(msg) => msg,
         Err(e) => return fail(0, 0, e.into()),
@@ -164,10 +164,10 @@ pub async fn dns_with(addr: SocketAddr, name: &str, tries: &[Duration]) -> Probe
                     break;
                 }
                 Ok(Ok((n, from))) if from == addr => match parse(&buf[..n], id) {
-                    Reply::Answer { rcode: 0 | 3 } => return ProbeOutcome { sent, unanswered, result: Ok(()) },
+                    Reply::Answer { rcode: 0 | 3 } => return ProbeOutcome { sent, failed: unanswered, result: Ok(()) },
                     Reply::Answer { rcode } => {
                         let rcode = rcode_name(rcode);
-                        return fail(sent, unanswered, ProbeError::Rcode { name: name.to_owned(), addr, rcode });
+                        return fail(sent, unanswered + 1, ProbeError::Rcode { name: name.to_owned(), addr, rcode });
                     }
                     Reply::Other => {}
                 },
@@ -189,7 +189,7 @@ fn rand_id() -> u16 {
 /// Probes a worker: its DNS probe listener on 127.0.0.1@`port` when it has one (see the module documentation),
 /// then `worker.id` over its control socket `control`.
 pub async fn check(control: &Path, port: Option<u16>, name: &str) -> ProbeOutcome {
-    let mut outcome = ProbeOutcome { sent: 0, unanswered: 0, result: Ok(()) };
+    let mut outcome = ProbeOutcome { sent: 0, failed: 0, result: Ok(()) };
     if let Some(port) = port {
         outcome = dns(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)), name).await;
         if outcome.result.is_err() {
@@ -347,15 +347,16 @@ mod tests {
         let short = [Duration::from_millis(100); PROBE_TRIES];
         for rcode in [0, 3] {
             let outcome = dns_with(responder(echo(rcode)).await, "localhost.", &short).await;
-            assert!(outcome.is_ok() && outcome.sent == 1 && outcome.unanswered == 0, "{outcome:?}");
+            assert!(outcome.is_ok() && outcome.sent == 1 && outcome.failed == 0, "{outcome:?}");
         }
         for (rcode, name) in [(2, "SERVFAIL"), (5, "REFUSED")] {
             let outcome = dns_with(responder(echo(rcode)).await, "localhost.", &short).await;
+            assert_eq!((outcome.sent, outcome.failed), (1, 1), "a failure answer is a failed query");
             let e = outcome.result.unwrap_err().to_string();
             assert!(e.contains(name), "{e}");
         }
         let silent = dns_with(responder(|_| None).await, "localhost.", &short).await;
-        assert_eq!((silent.sent, silent.unanswered), (3, 3));
+        assert_eq!((silent.sent, silent.failed), (3, 3));
         assert!(matches!(silent.result, Err(ProbeError::NoAnswer { tries: 3, .. })), "{:?}", silent.result);
         // Wrong IDs are ignored; the second try is answered.
         let first = std::sync::atomic::AtomicBool::new(true);
@@ -368,6 +369,6 @@ mod tests {
         })
         .await;
         let outcome = dns_with(late, "localhost.", &short).await;
-        assert!(outcome.is_ok() && outcome.sent == 2 && outcome.unanswered == 1, "{outcome:?}");
+        assert!(outcome.is_ok() && outcome.sent == 2 && outcome.failed == 1, "{outcome:?}");
     }
 }
