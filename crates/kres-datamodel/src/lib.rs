@@ -9,6 +9,7 @@ pub mod config;
 pub mod diff;
 pub mod error;
 pub mod etag;
+pub mod impact;
 pub mod json_patch;
 pub mod json_pointer;
 pub mod load;

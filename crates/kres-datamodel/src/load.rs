@@ -67,7 +67,8 @@ pub fn load_files<P: AsRef<FsPath>>(
     Ok((raw, config))
 }
 
-/// The JSON Schema (draft 2020-12) of the configuration, as served by `GET /schema` and `kresctl schema`.
+/// The JSON Schema (draft 2020-12) of the configuration, as served by `GET /schema` and `kresctl schema`; every
+/// property carries its apply impact (`x-kres-apply`, [`crate::impact`]).
 pub fn json_schema() -> serde_json::Value {
     let mut schema = KresConfig::schema();
     let body = schema.as_object_mut().map(std::mem::take).unwrap_or_default();
@@ -80,5 +81,7 @@ pub fn json_schema() -> serde_json::Value {
     );
     out.insert("title".into(), "Knot Resolver configuration JSON schema".into());
     out.extend(body);
-    serde_json::Value::Object(out)
+    let mut schema = serde_json::Value::Object(out);
+    crate::impact::annotate_schema(&mut schema);
+    schema
 }

@@ -72,6 +72,10 @@ pub struct WriteOutcome {
     /// or when the history is not available).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<u64>,
+    /// What applying the change takes (would take, for a dry run): the worst `x-kres-apply` of the changed fields
+    /// (`live`, `rules`, `restart`, `manager`); absent when nothing changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<crate::impact::Impact>,
 }
 
 #[cfg(test)]

@@ -209,7 +209,8 @@ impl<C: Controller> Actor<C> {
         };
         self.candidate = Some(Candidate { raw: plan.next.raw.clone(), etag: plan.next.etag.clone() });
         if !plan.dry_run {
-            self.emit(EventKind::Validated { impact: None });
+            plan.log_deferred();
+            self.emit(EventKind::Validated { impact: plan.impact.map(|i| i.to_string()) });
         }
         self.execute(plan, started).await
     }
@@ -225,6 +226,7 @@ impl<C: Controller> Actor<C> {
             canary: None,
             seconds: 0.0,
             generation: None,
+            impact: plan.impact,
         };
         if plan.dry_run {
             if let Some((_, scratch)) = &plan.canary {

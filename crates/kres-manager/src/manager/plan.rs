@@ -3,9 +3,15 @@
 //! policy-loader Lua once, and decides about the workers (canary and rolling restart or not), the rules
 //! (policy-loader and rules reset), the worker count, the cache garbage collector, TLS certificates and logging.
 //! The executor (`apply.rs`) carries a [`Plan`] out.
+//!
+//! Which changes are refused, and the impact a change reports, come from the impact table
+//! ([`kres_datamodel::impact`]) that the schema's `x-kres-apply` shows; the decisions about the workers come from
+//! the rendered Lua. The test in `plan/impact_tests.rs` changes every field of the schema and checks that both
+//! agree.
 
 use std::path::PathBuf;
 
+use kres_datamodel::impact::{self, Changed, Impact};
 use kres_datamodel::json_patch;
 use kres_datamodel::lua::{RenderContext, RenderTarget};
 use kres_datamodel::node::Node;
@@ -93,6 +99,24 @@ pub struct Plan {
     pub unlink_before_rules: Vec<PathBuf>,
     /// Shared files to remove before the new workers start.
     pub unlink_before_workers: Vec<PathBuf>,
+    /// The changed fields (in the validated models) and what each takes.
+    pub changes: Vec<Changed>,
+    /// What the change takes overall: the worst of `changes`, at least `restart` when forced and `rules` when only
+    /// the files the rules read changed; `None` when nothing is applied.
+    pub impact: Option<Impact>,
+}
+
+impl Plan {
+    /// Warns about the changes that take effect only after a restart of the manager.
+    pub fn log_deferred(&self) {
+        for change in self.changes.iter().filter(|c| c.impact == Impact::Manager) {
+            tracing::warn!(
+                "{}: the change is recorded but takes effect only after the manager is restarted ({})",
+                change.path,
+                change.rule.why
+            );
+        }
+    }
 }
 
 /// The precondition, edit, validation and runtime-change steps of [`plan`]: the edited document and its model.
@@ -104,13 +128,25 @@ pub fn edit_and_validate(
     request: &ApplyRequest,
     opts: &ValidationOptions,
 ) -> Result<(Value, KresConfig), ApplyError> {
+    edit_and_check(raw, config, etag, request, opts).map(|(raw, new, _)| (raw, new))
+}
+
+/// [`edit_and_validate`], also returning the changed fields.
+fn edit_and_check(
+    raw: &Value,
+    config: &KresConfig,
+    etag: &str,
+    request: &ApplyRequest,
+    opts: &ValidationOptions,
+) -> Result<(Value, KresConfig, Vec<Changed>), ApplyError> {
     if !request.preconditions.hold(etag) {
         return Err(ApplyError::PreconditionFailed);
     }
     let raw = edit(raw, &request.edit)?;
     let new = kres_datamodel::validate(&Node::from_json(&raw), opts).map_err(ApplyError::Invalid)?;
-    deny_runtime_changes(config, &new)?;
-    Ok((raw, new))
+    let changes = impact::changes(config, &new);
+    deny_runtime_changes(&changes)?;
+    Ok((raw, new, changes))
 }
 
 /// Decides what `request` needs, given the configuration in force and the running worker instances.
@@ -121,7 +157,7 @@ pub fn plan(
     opts: &ValidationOptions,
     cache_gc: &str,
 ) -> Result<Plan, ApplyError> {
-    let (raw, config) = edit_and_validate(&current.raw, &current.config, &current.etag, request, opts)?;
+    let (raw, config, changes) = edit_and_check(&current.raw, &current.config, &current.etag, request, opts)?;
     let etag = kres_datamodel::etag::etag(&raw);
     let next = Current::render(raw, config, etag, cache_gc).map_err(|e| ApplyError::Failed(e.to_string()))?;
     let old = &current.config;
@@ -131,7 +167,8 @@ pub fn plan(
     // The files the rules read (RPZ, hosts files) are re-read when one of them changed on disk since the
     // policy-loader last ran (a renew after an RPZ update), or when forced; an unchanged reload or renew
     // applies nothing.
-    let reload_rules = request.force || next.policy_lua != current.policy_lua || next.rule_files != current.rule_files;
+    let rule_files_changed = next.rule_files != current.rule_files;
+    let reload_rules = request.force || next.policy_lua != current.policy_lua || rule_files_changed;
     let restart_gc = next.gc_argv != current.gc_argv;
     let nothing = !restart_workers && !reload_rules && !restart_gc && !changed;
     let canary = (request.dry_run && restart_workers).then(|| dry_run_canary(new)).transpose()?;
@@ -154,6 +191,12 @@ pub fn plan(
     if old.cache.size_max != new.cache.size_max {
         unlink_before_rules.push(new.cache.storage.path().join("top"));
     }
+    let mut overall = impact::overall(&changes);
+    if request.force {
+        overall = overall.max(Some(Impact::Restart));
+    } else if rule_files_changed {
+        overall = overall.max(Some(Impact::Rules));
+    }
     Ok(Plan {
         changed,
         dry_run: request.dry_run,
@@ -169,6 +212,8 @@ pub fn plan(
         logging_changed: old.logging != new.logging,
         unlink_before_rules,
         unlink_before_workers,
+        changes,
+        impact: overall,
         next,
     })
 }
@@ -201,27 +246,16 @@ fn edit_error(e: json_patch::EditError) -> ApplyError {
     if e.is_not_found() { ApplyError::NotFound(e.to_string()) } else { ApplyError::BadRequest(e.to_string()) }
 }
 
-/// Changes the running manager cannot make (the reference's verifiers).
-fn deny_runtime_changes(old: &KresConfig, new: &KresConfig) -> Result<(), ApplyError> {
-    let mut reasons = Vec::new();
-    if old.rundir != new.rundir {
-        reasons.push("/rundir: changing the manager's rundir at runtime is not allowed; restart the resolver");
-    }
-    let (om, nm) = (&old.management, &new.management);
-    // The health gate and the history's retention apply from the next change on; the rest is the manager's own
-    // set-up.
-    let fixed = |m: &kres_datamodel::config::ManagementSchema| {
-        (m.unix_socket.clone(), m.interface.clone(), m.state_dir.clone(), m.start_from, m.tls.clone())
-    };
-    if fixed(om) != fixed(nm) {
-        reasons.push(
-            "/management: changing the management API configuration at runtime is not allowed; restart the resolver",
-        );
-    }
-    let (og, ng) = (&old.monitoring.graphite, &new.monitoring.graphite);
-    if og.enable && og != ng {
-        reasons
-            .push("/monitoring/graphite: once enabled, the Graphite bridge cannot be changed or disabled at runtime");
-    }
+/// Refuses the changes the running manager cannot make (the `immutable` ones of the impact table; the reference's
+/// verifiers), each named by its path.
+fn deny_runtime_changes(changes: &[Changed]) -> Result<(), ApplyError> {
+    let reasons: Vec<String> = changes
+        .iter()
+        .filter(|c| c.impact == Impact::Immutable)
+        .map(|c| format!("{}: {}", c.path, c.rule.why))
+        .collect();
     if reasons.is_empty() { Ok(()) } else { Err(ApplyError::Forbidden(reasons.join("\n"))) }
 }
+
+#[cfg(test)]
+mod impact_tests;

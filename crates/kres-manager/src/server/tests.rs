@@ -60,6 +60,7 @@ fn fake_manager(raw: Value) -> ManagerHandle {
                             canary: None,
                             seconds: 0.02,
                             generation: None,
+                            impact: None,
                         };
                         if !request.dry_run {
                             publish.send_replace(Arc::new(snapshot(raw, current.generation + 1)));

@@ -55,6 +55,7 @@ impl Fake {
                     canary: None,
                     seconds: 0.0,
                     generation: None,
+                    impact: None,
                 }));
                 true
             }
