@@ -103,7 +103,7 @@ mod tests {
         let to = json!({"workers": 3, "cache": {"size-max": "100M"}, "network": {"listen": [{"port": 53}]}});
         let text = unified(&from, &to, "generation 1", "generation 2");
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[..3], ["--- generation 1", "+++ generation 2", "@@ -1,7 +1,7 @@"], "{text}");
+        assert_eq!(lines[..3], ["--- generation 1", "+++ generation 2", "@@ -1,4 +1,4 @@"], "{text}");
         assert!(lines.contains(&"-workers: 2") && lines.contains(&"+workers: 3"), "{text}");
         assert!(lines.contains(&" cache:") && lines.contains(&"   size-max: 100M"), "context lines: {text}");
         assert_eq!(unified(&from, &from, "a", "b"), "");
