@@ -10,7 +10,6 @@ mod limits;
 mod migrate;
 mod online;
 mod online_local;
-mod remote;
 mod schema;
 mod streams;
 mod support;
