@@ -171,8 +171,11 @@ impl<'a> Discovery<'a> {
             };
             let ip = IpAddressPort::parse(text).map_err(|e| invalid(POINTER, node, e))?;
             let (host, port) = (ip.addr.to_string(), ip.port);
-            let endpoint =
-                if management.get("tls").is_some() { Endpoint::Https { host, port } } else { Endpoint::Tcp { host, port } };
+            let endpoint = if management.get("tls").is_some() {
+                Endpoint::Https { host, port }
+            } else {
+                Endpoint::Tcp { host, port }
+            };
             return Ok(Some(ApiSocket { endpoint, source: source(POINTER) }));
         }
         Ok(None)
@@ -354,10 +357,8 @@ mod tests {
         assert_eq!(s.uri(), "http://127.0.0.1:5000");
         let iface6 = dir.file("iface6.yaml", "management:\n  interface: '::1@5000'\n");
         assert_eq!(discovery(None, Some(&iface6), none).determine().unwrap().uri(), "http://[::1]:5000");
-        let tls = dir.file(
-            "tls.yaml",
-            "management:\n  interface: 127.0.0.1@5000\n  tls: {cert-file: c.pem, key-file: k.pem}\n",
-        );
+        let tls = dir
+            .file("tls.yaml", "management:\n  interface: 127.0.0.1@5000\n  tls: {cert-file: c.pem, key-file: k.pem}\n");
         assert_eq!(discovery(None, Some(&tls), none).determine().unwrap().uri(), "https://127.0.0.1:5000");
 
         // No /management: the manager listens on the default socket.

@@ -196,7 +196,11 @@ impl ObjectHook for ManagementSchema {
             cx.error(&path.key("state-dir"), None, "the state directory must be an absolute path");
         }
         if self.tls.is_some() && self.interface.is_none() {
-            cx.error(&path.key("tls"), None, "TLS applies to the TCP listener: configure 'interface', not 'unix-socket'");
+            cx.error(
+                &path.key("tls"),
+                None,
+                "TLS applies to the TCP listener: configure 'interface', not 'unix-socket'",
+            );
         }
         if let Some(interface) = &self.interface
             && self.tls.is_none()

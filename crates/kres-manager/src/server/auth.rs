@@ -141,11 +141,10 @@ impl Auth {
             management.tokens.iter().map(|t| (t.name.to_string(), t.hash.to_string(), t.scope)).collect();
         let secret = secret.to_owned();
         let _permit = self.inner.verifying.acquire().await.ok()?;
-        let matched = tokio::task::spawn_blocking(move || {
-            hashes.into_iter().find(|(_, hash, _)| verify(&secret, hash))
-        })
-        .await
-        .ok()??;
+        let matched =
+            tokio::task::spawn_blocking(move || hashes.into_iter().find(|(_, hash, _)| verify(&secret, hash)))
+                .await
+                .ok()??;
         let (name, hash, scope) = matched;
         let mut verified = lock(&self.inner.verified);
         verified.retain(|e| e.mac != mac);
@@ -213,7 +212,12 @@ fn is_metrics(method: &Method, path: &str) -> bool {
 }
 
 /// The middleware: lets a request through (with the client's identity) or answers 401/403.
-pub(crate) async fn check(State(auth): State<Auth>, transport: Option<Extension<Transport>>, mut request: Request, next: Next) -> Response {
+pub(crate) async fn check(
+    State(auth): State<Auth>,
+    transport: Option<Extension<Transport>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let Some(Extension(transport)) = transport else { return next.run(request).await };
     let snapshot = auth.inner.handle.snapshot();
     let management = &snapshot.config.management;
@@ -295,7 +299,10 @@ async fn authenticate(
             return Err(unauthorized("only 'Authorization: Bearer <secret>' is accepted", Some("invalid_request")));
         }
         Err(BearerError::Malformed) => {
-            return Err(unauthorized("the Authorization header is not a well-formed bearer token", Some("invalid_request")));
+            return Err(unauthorized(
+                "the Authorization header is not a well-formed bearer token",
+                Some("invalid_request"),
+            ));
         }
     };
     let delay = lock(&auth.inner.failures).delay(ip, Instant::now());
@@ -337,7 +344,10 @@ fn unix_peer_allowed(cred: Option<PeerCred>, own_uid: u32, management: &Manageme
             "uid 0 and the resolver's user (uid {own_uid}); set /management/unix-socket-group to let a group in"
         ),
     };
-    Err(format!("the management socket accepts {allowed}; the peer is uid {} gid {} (pid {})", cred.uid, cred.gid, cred.pid))
+    Err(format!(
+        "the management socket accepts {allowed}; the peer is uid {} gid {} (pid {})",
+        cred.uid, cred.gid, cred.pid
+    ))
 }
 
 /// The gid of a group given by name (from `/etc/group`) or number.
@@ -437,7 +447,9 @@ mod tests {
         assert_eq!(parse_bearer(b" BEARER x "), Ok("x"));
         assert_eq!(parse_bearer(b"Basic dXNlcjpwYXNz"), Err(BearerError::NotBearer));
         assert_eq!(parse_bearer(b"Bearerabc"), Err(BearerError::NotBearer));
-        for bad in [&b"Bearer"[..], b"Bearer ", b"Bearer a b", b"Bearer ==", b"Bearer a=b", b"Bearer \xff", b"Bearer a\tb"] {
+        for bad in
+            [&b"Bearer"[..], b"Bearer ", b"Bearer a b", b"Bearer ==", b"Bearer a=b", b"Bearer \xff", b"Bearer a\tb"]
+        {
             assert_eq!(parse_bearer(bad), Err(BearerError::Malformed), "{:?}", String::from_utf8_lossy(bad));
         }
     }

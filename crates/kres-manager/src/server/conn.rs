@@ -24,8 +24,7 @@ use crate::manager::handle::Client;
 
 /// Header names whose title case differs from the reference's spelling: (as hyper writes it, as it should be),
 /// each preceded by the CRLF that ends the previous line and followed by the colon, so only a header name matches.
-const FIXES: &[(&[u8], &[u8])] =
-    &[(b"\r\nEtag:", b"\r\nETag:"), (b"\r\nWww-Authenticate:", b"\r\nWWW-Authenticate:")];
+const FIXES: &[(&[u8], &[u8])] = &[(b"\r\nEtag:", b"\r\nETag:"), (b"\r\nWww-Authenticate:", b"\r\nWWW-Authenticate:")];
 
 /// The identity a connection's peer has before any authentication: on the unix socket, its uid and pid
 /// (`SO_PEERCRED`); none over TCP. Handlers find it as an `Extension<Client>` in every request.

@@ -27,6 +27,9 @@ pub(super) const POLL: Duration = Duration::from_secs(1);
 /// How long a client has to complete the handshake.
 pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Device, inode, size and modification time of each file (`None`: missing).
+type Fingerprint = Vec<Option<(u64, u64, u64, i64, i64)>>;
+
 /// The certificate, key and client CA files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct TlsFiles {
@@ -49,7 +52,7 @@ impl TlsFiles {
     }
 
     /// What changes when a file is replaced or rewritten (a missing file counts as a state too).
-    fn fingerprint(&self) -> Vec<Option<(u64, u64, u64, i64, i64)>> {
+    fn fingerprint(&self) -> Fingerprint {
         self.all()
             .map(|p| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec())))
             .collect()
@@ -78,7 +81,11 @@ impl TlsFiles {
             }
         };
         let mut config = builder.with_single_cert(certs, key).map_err(|e| {
-            format!("the certificate '{}' and the key '{}' do not go together: {e}", self.cert.display(), self.key.display())
+            format!(
+                "the certificate '{}' and the key '{}' do not go together: {e}",
+                self.cert.display(),
+                self.key.display()
+            )
         })?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
@@ -116,7 +123,7 @@ impl Reloading {
         TlsAcceptor::from(self.current.read().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
-    async fn watch(self: Arc<Self>, mut seen: Vec<Option<(u64, u64, u64, i64, i64)>>, stop: CancellationToken) {
+    async fn watch(self: Arc<Self>, mut seen: Fingerprint, stop: CancellationToken) {
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -137,7 +144,9 @@ impl Reloading {
                         self.files.cert.display()
                     );
                 }
-                Err(e) => tracing::error!("management API: the changed TLS files were not loaded, the old ones stay in use: {e}"),
+                Err(e) => tracing::error!(
+                    "management API: the changed TLS files were not loaded, the old ones stay in use: {e}"
+                ),
             }
         }
     }

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use argon2::PasswordHasher;
 use kres_test_support::{TempDir, free_port, wait_until};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 
 use crate::fixture::{BIN, Daemon, test_config};
 
@@ -177,7 +175,8 @@ fn tls_tokens_scopes_rotation() {
     expect(&https(&ca_file, api, None, "GET", "/metrics/prometheus", None), 401, &d);
 
     // The read scope: every read route, and 403 on every write.
-    for path in ["/", "/v1/config", "/v1/config/workers", "/schema", "/metrics/json", "/processes", "/healthz", "/readyz"]
+    for path in
+        ["/", "/v1/config", "/v1/config/workers", "/schema", "/metrics/json", "/processes", "/healthz", "/readyz"]
     {
         expect(&https(&ca_file, api, Some(READER), "GET", path, None), 200, &d);
     }
@@ -281,7 +280,15 @@ fn mutual_tls() {
     let d = tcp_daemon("mtls", dir, api, &management);
     let url = format!("https://127.0.0.1:{api}/v1/config");
     let with = |cert: &Path, key: &Path| {
-        curl(&["--cacert", ca_file.to_str().unwrap(), "--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap(), &url])
+        curl(&[
+            "--cacert",
+            ca_file.to_str().unwrap(),
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            &url,
+        ])
     };
     assert!(
         wait_until(Duration::from_secs(20), Duration::from_millis(50), || with(&good_cert, &good_key).status == 200),
@@ -416,10 +423,8 @@ fn unix_socket_peer_credentials() {
 fn insecure_listener_refused() {
     kres_test_support::require_sid_root();
     let dir = TempDir::new("auth-insecure");
-    let config = test_config(dir.path(), free_port(), 1, "").replace(
-        &format!("  unix-socket: {}/run/kres-api.sock\n", dir.path().display()),
-        "  interface: 0.0.0.0@1\n",
-    );
+    let config = test_config(dir.path(), free_port(), 1, "")
+        .replace(&format!("  unix-socket: {}/run/kres-api.sock\n", dir.path().display()), "  interface: 0.0.0.0@1\n");
     std::fs::write(dir.join("config.yaml"), &config).unwrap();
     let out = Command::new(BIN).arg("-c").arg(dir.join("config.yaml")).output().unwrap();
     assert!(!out.status.success());

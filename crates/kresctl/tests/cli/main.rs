@@ -10,6 +10,7 @@ mod limits;
 mod migrate;
 mod online;
 mod online_local;
+mod remote;
 mod schema;
 mod streams;
 mod support;
