@@ -228,3 +228,71 @@ impl ObjectHook for ManagementSchema {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::test_parse as parse;
+
+    /// `kresctl hash-token`'s format (argon2id, PHC string).
+    const HASH: &str =
+        "$argon2id$v=19$m=19456,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$3x+7hYmHkrHu1VuTCZ9FNsNbeLd0Os+GXLOeiwdeM0U";
+
+    fn errors(yaml: &str) -> Vec<(String, String)> {
+        parse::<ManagementSchema>(yaml).expect_err(yaml)
+    }
+
+    #[test]
+    fn tokens_and_tls() {
+        let m = parse::<ManagementSchema>(&format!(
+            "interface: 192.0.2.1@8453\ntls: {{cert-file: /c.pem, key-file: /k.pem, client-ca-file: /ca.pem}}\n\
+             tokens:\n  - {{name: ops, scope: admin, hash: '{HASH}'}}\n  - {{name: grafana@lab, scope: read, hash: '{HASH}'}}\n\
+             unix-socket-group: knot-resolver\nmetrics-unauthenticated: true\n"
+        ))
+        .unwrap();
+        assert_eq!(m.tokens.len(), 2);
+        assert_eq!((m.tokens[1].name.as_str(), m.tokens[1].scope), ("grafana@lab", TokenScope::Read));
+        assert!(m.tls.unwrap().client_ca_file.is_some());
+        assert!(m.metrics_unauthenticated);
+        // The defaults: no tokens, no TLS, nothing unauthenticated.
+        let d = parse::<ManagementSchema>("unix-socket: /run/api.sock\n").unwrap();
+        assert!(d.tokens.is_empty() && d.tls.is_none() && !d.allow_insecure && !d.metrics_unauthenticated);
+    }
+
+    #[test]
+    fn a_remote_listener_needs_tls() {
+        let e = errors("interface: 0.0.0.0@8453\n");
+        assert!(
+            e.iter().any(|(p, m)| p == "/interface" && m.contains("needs TLS") && m.contains("allow-insecure")),
+            "{e:?}"
+        );
+        parse::<ManagementSchema>("interface: 0.0.0.0@8453\nallow-insecure: true\n").unwrap();
+        parse::<ManagementSchema>("interface: 127.0.0.1@8453\n").unwrap();
+        parse::<ManagementSchema>("interface: '::1@8453'\n").unwrap();
+        let e = errors("unix-socket: /run/api.sock\ntls: {cert-file: /c.pem, key-file: /k.pem}\n");
+        assert!(e.iter().any(|(p, m)| p == "/tls" && m.contains("TCP listener")), "{e:?}");
+    }
+
+    #[test]
+    fn bad_tokens() {
+        let e = errors(&format!(
+            "unix-socket: /a.sock\ntokens:\n  - {{name: ops, scope: admin, hash: '{HASH}'}}\n  - {{name: ops, scope: read, hash: '{HASH}'}}\n"
+        ));
+        assert!(e.iter().any(|(p, m)| p == "/tokens/1/name" && m.contains("used twice")), "{e:?}");
+        for (token, what) in [
+            (format!("{{name: ops, scope: root, hash: '{HASH}'}}"), "scope"),
+            (format!("{{name: 'o p', scope: read, hash: '{HASH}'}}"), "name"),
+            (format!("{{name: '', scope: read, hash: '{HASH}'}}"), "name"),
+            ("{name: ops, scope: read, hash: secret}".to_owned(), "hash"),
+            (
+                "{name: ops, scope: read, hash: '$argon2i$v=19$m=16,t=2,p=1$MDEyMzQ1Njc4$aGFzaGhhc2g'}".to_owned(),
+                "hash",
+            ),
+            (format!("{{name: ops, scope: read, hash: '{HASH}', secret: x}}"), "secret"),
+        ] {
+            let e = errors(&format!("unix-socket: /a.sock\ntokens: [{token}]\n"));
+            assert!(e.iter().any(|(p, m)| p.contains(what) || m.contains(what)), "{token}: {e:?}");
+        }
+        assert!(TokenHash::parse("secret").unwrap_err().contains("kresctl hash-token"));
+    }
+}
