@@ -337,7 +337,7 @@ impl<C: Controller> Actor<C> {
         std::fs::create_dir_all(&control)
             .map_err(|e| ApplyError::Failed(format!("cannot create '{}': {e}", control.display())))?;
         let cx = RenderContext { rundir: scratch.to_path_buf(), ..RenderContext::from_config(config) };
-        let result = self.canary(config, &cx, etag, Some(&control)).await.map(|_| true);
+        let result = self.canary(config.workers.count, config, &cx, etag, Some(&control)).await.map(|_| true);
         let _ = std::fs::remove_dir_all(scratch);
         result
     }
@@ -346,15 +346,17 @@ impl<C: Controller> Actor<C> {
     /// service listeners and with a probe listener on a free loopback port (another port is tried when kresd cannot
     /// bind it), so that it serves no client. Once ready, it must answer the DNS probe and its control socket (in
     /// `control_dir`, when not the rundir's). It is stopped again whatever happens: the canary never becomes a
-    /// worker. Returns its instance number.
+    /// worker. Its instance number is none of the `count` that the new workers take next (see
+    /// [`Processes::canary_instance`]). Returns its instance number.
     async fn canary(
         &mut self,
+        count: usize,
         config: &KresConfig,
         cx: &RenderContext,
         etag: &str,
         control_dir: Option<&Path>,
     ) -> Result<u32, ApplyError> {
-        let instance = self.procs.free_instance();
+        let instance = self.procs.canary_instance(count);
         let mut attempt = 0;
         let port = loop {
             attempt += 1;
@@ -389,7 +391,7 @@ impl<C: Controller> Actor<C> {
     async fn rolling_restart(&mut self, count: usize, next: &Current) -> Result<usize, ApplyError> {
         let old: Vec<u32> = self.procs.workers.keys().copied().collect();
         let cx = RenderContext::from_config(&next.config);
-        let canary = match self.canary(&next.config, &cx, &next.etag, None).await {
+        let canary = match self.canary(count, &next.config, &cx, &next.etag, None).await {
             Ok(canary) => canary,
             Err(e) => {
                 if let ApplyError::Rejected { stage: PROBE_STAGE, message, .. } = &e {

@@ -120,6 +120,14 @@ impl<C: Controller> Processes<C> {
         (0..).find(|i| !self.workers.contains_key(i)).unwrap_or(0)
     }
 
+    /// The instance number for a canary before `count` new workers start: the lowest one that neither a running
+    /// worker nor one of those new workers (the lowest free numbers, see [`Self::start_many`]) has. The supervisor's
+    /// events about the canary (a restart after it crashed) reach the manager after the apply; with a number of its
+    /// own they cannot be taken for a worker's.
+    pub fn canary_instance(&self, count: usize) -> u32 {
+        (0..).filter(|i| !self.workers.contains_key(i)).nth(count).unwrap_or(u32::MAX)
+    }
+
     /// Starts worker N on `lua`, waiting for its `READY=1`, then gives it its probe listener.
     pub async fn start_worker(&mut self, instance: u32, lua: &str, etag: &str) -> Result<Worker, ProcessError> {
         let pid = self.controller.start_worker(instance, lua, etag).await?;

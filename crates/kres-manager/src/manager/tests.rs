@@ -122,10 +122,10 @@ async fn a_worker_change_starts_a_canary_then_replaces_every_worker_without_the_
     assert_eq!(
         r.fake.take_calls(),
         [
-            "start 2", "probe 2", "stop 2", "start 2", "listen 2", "start 3", "listen 3", "drain 0", "drain 1",
+            "start 4", "probe 4", "stop 4", "start 2", "listen 2", "start 3", "listen 3", "drain 0", "drain 1",
             "stop 0", "stop 1"
         ],
-        "the canary probed and stopped, the new workers (each with a probe listener), then the old ones drained and \
+        "the canary (a number none of the new workers takes) probed and stopped, the new workers (each with a probe listener), then the old ones drained and \
          stopped"
     );
     assert_eq!((outcome.canary, outcome.restarted_workers, outcome.rules_reloaded), (Some(true), vec![0, 1], false));
@@ -146,7 +146,7 @@ async fn a_refused_canary_changes_nothing() {
         matches!(&e, ApplyError::Rejected { stage: "the canary kresd", output, .. } if !output.is_empty()),
         "{e:?}"
     );
-    assert_eq!(r.fake.take_calls(), ["start 2"], "only the canary was tried");
+    assert_eq!(r.fake.take_calls(), ["start 4"], "only the canary was tried");
     assert_eq!(r.actor.current.etag, before.etag);
     assert_eq!(r.workers(), [0, 1]);
     assert_eq!((r.actor.metrics.canary_failures, r.actor.metrics.applied), (1, 0));
@@ -161,7 +161,7 @@ async fn a_replacement_failing_half_way_is_rolled_back() {
     let e = r.apply(worker_change()).await.unwrap_err();
     assert!(matches!(&e, ApplyError::Failed(m) if m.contains("a replacement worker failed to start")), "{e:?}");
     let calls = r.fake.take_calls();
-    assert_eq!(calls[..3], ["start 3", "probe 3", "stop 3"], "the canary");
+    assert_eq!(calls[..3], ["start 6", "probe 6", "stop 6"], "the canary");
     assert_eq!(calls[3..8], ["start 3", "listen 3", "start 4", "start 5", "listen 5"]);
     assert_eq!(calls[8..], ["drain 3", "drain 5", "stop 3", "stop 5"], "the new workers stopped: {calls:?}");
     assert_eq!(r.workers(), [0, 1, 2], "the old workers never stopped");
@@ -209,7 +209,7 @@ async fn a_refused_canary_after_new_rules_restores_the_rules() {
         r.fake.take_calls(),
         [
             "policy-loader",
-            "start 2",
+            "start 4",
             "policy-loader",
             "command 0 require('ffi').C.kr_rules_reset()",
             "command 1 require('ffi').C.kr_rules_reset()"
@@ -247,7 +247,7 @@ async fn without_defer_the_worker_count_scales_without_a_restart() {
     r.apply(put("/defer", json!({"enable": false}))).await.unwrap();
     assert_eq!(
         r.fake.take_calls(),
-        ["start 1", "probe 1", "stop 1", "start 1", "listen 1", "drain 0", "stop 0"],
+        ["start 2", "probe 2", "stop 2", "start 1", "listen 1", "drain 0", "stop 0"],
         "defer is in the worker Lua"
     );
     let lua = r.actor.current.worker_lua.clone();
@@ -267,7 +267,7 @@ async fn with_defer_a_new_worker_count_is_a_rolling_restart() {
     let outcome = r.apply(put("/workers", json!(2))).await.unwrap();
     assert_eq!(
         r.fake.take_calls(),
-        ["start 1", "probe 1", "stop 1", "start 1", "listen 1", "start 2", "listen 2", "drain 0", "stop 0"],
+        ["start 3", "probe 3", "stop 3", "start 1", "listen 1", "start 2", "listen 2", "drain 0", "stop 0"],
         "defer's state is sized by the count"
     );
     assert_eq!(outcome.restarted_workers, [0]);
@@ -279,7 +279,7 @@ async fn a_dry_run_tries_a_canary_and_changes_nothing() {
     let mut r = resolver(2).await;
     let before = r.actor.current.etag.clone();
     let outcome = r.apply(ApplyRequest { dry_run: true, ..worker_change() }).await.unwrap();
-    assert_eq!(r.fake.take_calls(), ["start 2", "probe 2", "stop 2"], "the canary is probed too");
+    assert_eq!(r.fake.take_calls(), ["start 4", "probe 4", "stop 4"], "the canary is probed too");
     assert_eq!((outcome.dry_run, outcome.canary, outcome.changed), (true, Some(true), true));
     assert_eq!(r.actor.current.etag, before);
     assert_eq!(r.workers(), [0, 1]);
@@ -307,9 +307,9 @@ async fn an_unchanged_renew_does_nothing_and_a_forced_one_restarts_everything() 
         r.fake.take_calls(),
         [
             "policy-loader",
-            "start 2",
-            "probe 2",
-            "stop 2",
+            "start 4",
+            "probe 4",
+            "stop 4",
             "start 2",
             "listen 2",
             "start 3",
@@ -411,7 +411,7 @@ async fn a_canary_that_fails_its_probe_is_refused_and_the_rules_are_restored() {
         "{e:?}"
     );
     let calls = r.fake.take_calls();
-    assert_eq!(calls[..4], ["policy-loader", "start 2", "probe 2", "stop 2"], "the canary probed, then stopped");
+    assert_eq!(calls[..4], ["policy-loader", "start 4", "probe 4", "stop 4"], "the canary probed, then stopped");
     assert_eq!(calls[4], "policy-loader", "the rules in force rebuilt: {calls:?}");
     assert!(!calls.iter().any(|c| c.starts_with("drain") || c == "stop 0" || c == "stop 1"), "{calls:?}");
     assert_eq!(r.actor.current.etag, before);
@@ -427,7 +427,7 @@ async fn a_dry_run_canary_that_fails_its_probe_is_refused() {
     r.fake.state().unhealthy = Some(("1220".into(), 0));
     let e = r.apply(ApplyRequest { dry_run: true, ..worker_change() }).await.unwrap_err();
     assert!(matches!(e, ApplyError::Rejected { stage: super::apply::PROBE_STAGE, .. }), "{e:?}");
-    assert_eq!(r.fake.take_calls(), ["start 1", "probe 1", "stop 1"]);
+    assert_eq!(r.fake.take_calls(), ["start 2", "probe 2", "stop 2"]);
     assert_eq!(r.workers(), [0]);
 }
 
@@ -475,8 +475,8 @@ async fn a_change_that_fails_the_hold_is_rolled_back_through_the_pipeline() {
         rollback,
         [
             "policy-loader",
-            "start 0",
-            "stop 0",
+            "start 4",
+            "stop 4",
             "start 0",
             "listen 0",
             "start 1",
