@@ -7,6 +7,7 @@ mod faults;
 mod fixture;
 mod health;
 mod history;
+mod impact;
 mod limits;
 mod manager;
 mod observable;
