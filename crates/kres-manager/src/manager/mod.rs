@@ -96,10 +96,13 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     let exe = Executables::from_env();
     let rundir = loaded.config.rundir.path().to_path_buf();
     let mut procs = Processes::new(Supervised { client: client.clone(), exe: exe.clone(), rundir }, exe);
-    if let Err(e) = bring_up(&mut procs, &loaded).await {
-        tracing::error!("{e}");
-        return EXIT_FATAL;
-    }
+    let adopted = match bring_up(&mut procs, &loaded).await {
+        Ok(adopted) => adopted,
+        Err(e) => {
+            tracing::error!("{e}");
+            return EXIT_FATAL;
+        }
+    };
     let current = match plan::Current::from_loaded(loaded, &procs.exe.cache_gc) {
         Ok(c) => c,
         Err(e) => {
@@ -118,10 +121,14 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(placeholder));
     let (events_tx, _) = broadcast::channel(handle::EVENT_BACKLOG);
+    // What the adopted processes run: the last configuration applied in full (rules and workers), by the history.
+    let in_force = history.as_ref().and_then(|h| generations::lock(h).last_applied().map(|g| g.etag.clone()));
     let mut actor = apply::Actor::new(procs, current, config_files, snapshot_tx, events_tx.clone(), history);
     generations::startup_generation(&mut actor, started_at, started.elapsed());
     actor.publish().await;
-    converge_adopted(&mut actor).await;
+    if adopted {
+        converge_adopted(&mut actor, in_force.as_deref()).await;
+    }
     let (commands_tx, mut commands) = mpsc::channel(64);
     let handle = handle::ManagerHandle::new(commands_tx, snapshot_rx, events_tx, actor.history.clone());
     // The API is up before readiness is reported, so `kresctl` works as soon as the service is started.
@@ -197,17 +204,28 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     0
 }
 
-/// Adopted workers that do not run the configuration in force (the previous manager died during or after an API
-/// change, or half-way through a rolling restart): a forced renew brings them, and the rules, in line with it, so
-/// that what runs is what `GET /v1/config` serves. Drained like any rolling restart.
-async fn converge_adopted<C: Controller>(actor: &mut apply::Actor<C>) {
+/// Adopted processes that do not run the configuration in force (the previous manager died during or after an API
+/// change, or half-way through a rolling restart): a forced renew brings the workers, and the rules, in line with
+/// it, so that what runs is what `GET /v1/config` serves. Drained like any rolling restart.
+///
+/// Workers carry the ETag they were started with, which a change of the rules alone does not update (it resets the
+/// rules in the running workers); so `in_force`, the ETag of the last configuration the history says was applied,
+/// also counts: when it is not the configuration starting now, the rules database holds that one's rules.
+async fn converge_adopted<C: Controller>(actor: &mut apply::Actor<C>, in_force: Option<&str>) {
     let etag = &actor.current.etag;
     let stale = actor.procs.workers.values().filter(|w| &w.etag != etag).count();
     let count = actor.procs.workers.len();
-    if stale == 0 && count == actor.current.config.workers.count {
+    let rules_stale = in_force.is_some_and(|applied| applied != etag);
+    if stale == 0 && count == actor.current.config.workers.count && !rules_stale {
         return;
     }
-    tracing::warn!("{stale} of {count} adopted worker(s) run another configuration; applying the configuration files");
+    if rules_stale && stale == 0 {
+        tracing::warn!(
+            "the adopted processes run the last applied configuration, not the one starting now; applying it"
+        );
+    } else {
+        tracing::warn!("{stale} of {count} adopted worker(s) run another configuration; applying the configuration");
+    }
     let source = handle::Source::Startup { files: actor.files.iter().map(|f| f.display().to_string()).collect() };
     let request = handle::ApplyRequest { force: true, ..handle::ApplyRequest::new(handle::Edit::Keep, source) };
     if let Err(e) = actor.apply(request).await {
@@ -266,10 +284,11 @@ async fn pings(client: SupervisorClient, ms: u64) {
 }
 
 /// Starts the resolver's processes, or adopts the ones a previous manager left running.
+/// Returns whether the processes were adopted (true) or started (false).
 async fn bring_up<C: Controller>(
     procs: &mut Processes<C>,
     loaded: &LoadedConfig,
-) -> Result<(), processes::ProcessError> {
+) -> Result<bool, processes::ProcessError> {
     let config = &loaded.config;
     let (gc, gc_argv) = (config.cache.garbage_collector.enable, processes::gc_argv(&procs.exe.cache_gc, config));
     let existing = procs.adopt().await?;
@@ -286,7 +305,7 @@ async fn bring_up<C: Controller>(
             tracing::warn!("some processes are FATAL; see the supervisor's log");
         }
         procs.ensure_gc(gc, &gc_argv, &loaded.etag).await?;
-        return Ok(());
+        return Ok(true);
     }
     kresd::remove_stale_control_sockets(config.rundir.path());
     let render = |target| {
@@ -299,7 +318,7 @@ async fn bring_up<C: Controller>(
     // The reference's lines after its initial apply.
     tracing::info!("Config applied successfully to all workers");
     tracing::info!("Initial configuration applied. Process manager initialized...");
-    Ok(())
+    Ok(false)
 }
 
 /// Reacts to a supervisor event; returns the event to publish on `GET /v1/events`, if any.

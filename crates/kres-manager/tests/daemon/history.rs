@@ -206,10 +206,12 @@ fn history_survives_restarts_of_the_manager_and_the_daemon() {
     let page = history(&api);
     assert_eq!(numbers(&page), [3, 2, 1], "{page}");
     assert_eq!(page["generations"][0]["source"]["kind"], "startup");
-    // The files are the configuration in force. (Not checked through DNS here: the adopted worker still runs the
-    // files' Lua, so nothing re-runs the policy-loader and its rules database keeps generation 2's records.)
+    // The files are the configuration in force, in the API and in DNS: the adopted worker was started with the
+    // files' Lua, but the rules database held generation 2's records, so the new manager re-applied the files.
     let records_in_force = api.get("/v1/config/local-data/records").json();
     assert_eq!(records_in_force, json!(format!("{TEST_NAME}. 300 A {TEST_ADDR}\n")));
+    let files_served = wait_until(WAIT, POLL, || answer(&api) == [TEST_ADDR]);
+    assert!(files_served, "DNS still answers generation 2's data: {:?}\n{}", answer(&api), api.log());
     let r = api.put_json("/v1/config/local-data/records", &records(OTHER_ADDR));
     assert_eq!((r.status, r.json()["generation"].as_u64()), (200, Some(4)), "{}", r.body);
 
