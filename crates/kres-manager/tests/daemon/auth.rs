@@ -197,6 +197,12 @@ fn tls_tokens_scopes_rotation() {
     let put = https(&ca_file, api, Some(ADMIN), "PUT", "/v1/config/management/health-hold", Some("\"1s\""));
     expect(&put, 200, &d);
     assert!(d.log().contains("PUT /v1/config/management/health-hold by token 'ops'"), "{}", d.log());
+    // The history records the token's name as the client of the change (the read scope may list it).
+    let history = https(&ca_file, api, Some(READER), "GET", "/v1/history", None);
+    expect(&history, 200, &d);
+    let generations: serde_json::Value = serde_json::from_str(&history.body).unwrap();
+    let newest = &generations["generations"][0];
+    assert_eq!(newest["client"], serde_json::json!({"kind": "token", "name": "ops"}), "{history:#?}");
 
     // Rotation at runtime: the admin token gets a new secret; the old one stops working at once.
     let rotated = "admin-rotated-0123456789abcdef";
