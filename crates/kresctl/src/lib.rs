@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand};
 use crate::client::{Client, TlsOptions};
 use crate::commands::hash_token;
 use crate::commands::{
-    cache, completion, config, convert, debug, history, metrics, migrate, pids, reload, rollback, schema, stop,
+    cache, completion, config, convert, debug, fleet, history, metrics, migrate, pids, reload, rollback, schema, stop,
     validate,
 };
 
@@ -108,6 +108,8 @@ pub enum Command {
     Completion(completion::Args),
     /// Reads an API token's secret on stdin and prints its argon2id hash for /management/tokens.
     HashToken(hash_token::Args),
+    /// Fleet mode through etcd: publish configuration generations, watch their rollout, halt, resume, roll back.
+    Fleet(fleet::Args),
 }
 
 /// Runs the parsed command line.
@@ -130,6 +132,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => migrate::run(args),
         Command::Completion(args) => completion::run(args),
         Command::HashToken(args) => hash_token::run(args),
+        Command::Fleet(args) => fleet::run(args, cli.config.as_deref()),
     }
 }
 

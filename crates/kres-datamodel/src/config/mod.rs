@@ -2,6 +2,7 @@
 
 mod cache;
 mod dnssec;
+mod fleet;
 mod forward;
 mod limits;
 mod local_data;
@@ -15,6 +16,7 @@ mod view;
 
 pub use cache::*;
 pub use dnssec::*;
+pub use fleet::*;
 pub use forward::*;
 pub use limits::*;
 pub use local_data::*;
@@ -100,6 +102,8 @@ config_object! {
         "workers" workers: Workers = Workers::fixed(1),
         /// Configuration of management HTTP API.
         "management" management: ManagementSchema = ManagementSchema::default_socket(),
+        /// Fleet mode: configuration generations rolled out across resolver nodes through etcd.
+        "fleet" fleet: FleetSchema,
         /// Fine-tuning global parameters of DNS resolver operation.
         "options" options: OptionsSchema,
         /// Network connections and protocols configuration.

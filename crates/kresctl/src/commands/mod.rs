@@ -5,6 +5,7 @@ pub mod completion;
 pub mod config;
 pub mod convert;
 pub mod debug;
+pub mod fleet;
 pub mod hash_token;
 pub mod history;
 pub mod metrics;
