@@ -70,6 +70,7 @@ fn config_get_set_delete_patch_and_processes() {
     let outcome = json_of(&dry);
     assert_eq!((outcome["dry_run"].clone(), outcome["canary"].clone()), (json!(true), json!(true)), "{outcome}");
     assert_eq!(outcome["restarted_workers"].as_array().map(Vec::len), Some(1), "{outcome}");
+    assert_eq!(outcome["impact"], json!("restart"), "the dry run says what the change takes: {outcome}");
     assert_eq!(d.pids_kresd(), before, "a dry run applies nothing");
     assert_eq!(d.kresctl(["config", "get", "-p", "/logging/level"]).success().stdout, "info\n");
 
