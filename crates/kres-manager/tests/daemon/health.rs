@@ -126,3 +126,18 @@ fn a_zero_hold_skips_the_hold() {
     assert_eq!(r.status, 200, "{}\n{}", r.body, api.log());
     assert_eq!(holds_passed(&api), 1, "with a hold again: {}", api.log());
 }
+
+#[test]
+fn a_dry_run_probes_its_canary_too() {
+    let api = Api::start(1);
+    let pids = api.daemon.kresd_pids();
+    let r = api.put_json("/v1/config/lua?dry-run=true", r#"{"script": "policy.add(policy.all(policy.DROP))"}"#);
+    assert_eq!(r.status, 422, "{}\n{}", r.body, api.log());
+    assert!(r.body.contains("health probe") && r.body.contains("SERVFAIL"), "{}", r.body);
+    let r = api.put_json("/v1/config/options/minimize?dry-run=true", "false");
+    assert_eq!(r.status, 200, "a healthy canary passes: {}\n{}", r.body, api.log());
+    assert_eq!(r.json()["canary"], true, "{}", r.body);
+    assert_eq!(api.daemon.kresd_pids(), pids, "a dry run changes no worker");
+    assert!(!api.daemon.rundir().join("dry-run").exists(), "the scratch directory is removed");
+    assert!(api.daemon.answers());
+}
