@@ -204,3 +204,124 @@ async fn etcd_frozen_member_client_fails_over() {
     assert_eq!(keys, ["/f/1", "/f/2", "/f/3"]);
     etcd.cont(victim);
 }
+
+/// Agents and coordinator candidates on the real cluster (fake appliers, no kresd): each node and each candidate
+/// has its own client, starting on a different member.
+struct EtcdFleet {
+    keys: kres_fleet::keys::Keys,
+    appliers: Vec<crate::sim::FakeApplier>,
+    cancel: tokio_util::sync::CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    admin: EtcdKv,
+}
+
+impl EtcdFleet {
+    fn start(etcd: &EtcdCluster, nodes: usize, apply_time: Duration) -> EtcdFleet {
+        use kres_fleet::agent::{Agent, AgentOptions};
+        use kres_fleet::coordinator::{Coordinator, CoordinatorOptions};
+        let keys = kres_fleet::keys::Keys::new("/fleet");
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let mut tasks = Vec::new();
+        let mut appliers = Vec::new();
+        for i in 0..nodes {
+            let mut eps = etcd.endpoints();
+            let n = eps.len();
+            eps.rotate_left(i % n);
+            let applier = crate::sim::FakeApplier { state: Default::default(), apply_time };
+            let mut opts = AgentOptions::new(format!("n{}", i + 1));
+            opts.alive_ttl = Duration::from_secs(3);
+            opts.retry = Duration::from_millis(200);
+            let agent = Agent::new(client(eps.clone()), keys.clone(), opts, std::sync::Arc::new(applier.clone()));
+            tasks.push(tokio::spawn(agent.run(cancel.clone())));
+            let mut copts = CoordinatorOptions::new(format!("n{}", i + 1));
+            copts.lock_ttl = Duration::from_secs(3);
+            copts.retry = Duration::from_millis(200);
+            copts.step_deadline = Duration::from_secs(60);
+            tasks.push(tokio::spawn(Coordinator::new(client(eps), keys.clone(), copts).run(cancel.clone())));
+            appliers.push(applier);
+        }
+        EtcdFleet { keys, appliers, cancel, tasks, admin: client(etcd.endpoints()) }
+    }
+
+    fn calls(&self, node: usize) -> Vec<u64> {
+        self.appliers[node - 1].state.lock().unwrap().calls.iter().map(|(g, _, _)| *g).collect()
+    }
+
+    /// Waits (real time, bounded) for the rollout of `generation` to be done or halted.
+    async fn settle(&self, generation: u64) -> kres_fleet::admin::FleetStatus {
+        let mut last = None;
+        for _ in 0..300 {
+            if let Ok(s) = kres_fleet::admin::status(&self.admin, &self.keys).await {
+                let settled = s.rollout.as_ref().is_some_and(|r| {
+                    r.generation == generation
+                        && matches!(
+                            r.state,
+                            kres_fleet::model::RolloutState::Done | kres_fleet::model::RolloutState::Halted
+                        )
+                });
+                if settled {
+                    return s;
+                }
+                last = Some(s);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the rollout of {generation} did not settle in 30 s: {last:#?}");
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+/// The whole protocol on real etcd: a generation reaches three nodes with one ETag; the next fails its health hold
+/// on node 2, which rolls nodes 1 and 2 back and leaves node 3 untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_rollout_publish_then_health_hold_failure_rolls_back() {
+    use kres_fleet::model::RolloutState;
+    let etcd = cluster();
+    let fleet = EtcdFleet::start(&etcd, 3, Duration::from_millis(200));
+    let g1 = kres_fleet::admin::publish(&fleet.admin, &fleet.keys, b"workers: 2\n").await.unwrap();
+    let s = fleet.settle(g1).await;
+    assert_eq!(s.rollout.as_ref().unwrap().state, RolloutState::Done, "{s:#?}");
+    assert!(s.nodes.iter().all(|n| n.alive && n.generation == g1), "{s:#?}");
+    assert_eq!(crate::sim::etags(&s).len(), 1, "one ETag everywhere");
+    fleet.appliers[1].state.lock().unwrap().behaviour.insert(g1 + 1, crate::sim::Behaviour::FailHealthHold);
+    let g2 = kres_fleet::admin::publish(&fleet.admin, &fleet.keys, b"workers: 3\n").await.unwrap();
+    let s = fleet.settle(g2).await;
+    let r = s.rollout.as_ref().unwrap();
+    assert_eq!((r.state, r.failed_node.as_deref()), (RolloutState::Halted, Some("n2")), "{s:#?}");
+    assert_eq!((s.desired, s.stable), (Some(g1), Some(g1)));
+    assert_eq!(fleet.calls(1), [g1, g2, g1]);
+    assert_eq!(fleet.calls(2), [g1, g2]);
+    assert_eq!(fleet.calls(3), [g1]);
+    fleet.stop().await;
+}
+
+/// kill -9 of the etcd leader in the middle of a rollout: the rollout completes, each node applying once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_rollout_survives_leader_kill() {
+    use kres_fleet::model::RolloutState;
+    let mut etcd = cluster();
+    let fleet = EtcdFleet::start(&etcd, 3, Duration::from_millis(700));
+    let g = kres_fleet::admin::publish(&fleet.admin, &fleet.keys, b"workers: 2\n").await.unwrap();
+    // Mid-rollout: the first node is applying.
+    for _ in 0..100 {
+        if !fleet.calls(1).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fleet.calls(1), [g], "n1 started applying");
+    let leader = etcd.wait_leader().expect("a leader");
+    etcd.kill(leader);
+    let s = fleet.settle(g).await;
+    assert_eq!(s.rollout.as_ref().unwrap().state, RolloutState::Done, "{s:#?}");
+    for n in 1..=3 {
+        assert_eq!(fleet.calls(n), [g], "n{n} applied once");
+    }
+    fleet.stop().await;
+}
