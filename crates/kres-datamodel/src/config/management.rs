@@ -145,7 +145,7 @@ config_object! {
         /// The configuration applied at start: the configuration files ('file'), or the last applied generation
         /// of the history ('last-generation'), so that changes made through the API survive a restart.
         "start-from" start_from: StartFrom = StartFrom::File,
-        /// TLS for the TCP listener ('interface'): https:// instead of http://.
+        /// TLS for the TCP listener ('interface'): HTTPS instead of plain HTTP.
         "tls" tls: Option<ManagementTlsSchema>,
         /// Allows a TCP listener on an address other than loopback without TLS (tokens and the configuration then
         /// travel in clear text).
