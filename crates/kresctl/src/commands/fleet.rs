@@ -144,8 +144,12 @@ async fn status(kv: &EtcdKv, keys: &Keys, json: bool, watch: bool) -> anyhow::Re
             let text = if json { serde_json::to_string(&s)? } else { render(&s) };
             crate::output::stdout_line(&text)?;
         }
-        let settled = s.rollout.as_ref().is_none_or(|r| matches!(r.state, RolloutState::Done | RolloutState::Halted));
-        if !watch || (settled && last.is_some()) || (settled && s.desired == s.stable) {
+        // Settled: the rollout of `desired` finished or halted, or (after a rollback) `desired` is `stable` again.
+        let settled = s.rollout.as_ref().is_some_and(|r| {
+            matches!(r.state, RolloutState::Done | RolloutState::Halted)
+                && (Some(r.generation) == s.desired || s.desired == s.stable)
+        });
+        if !watch || settled {
             return Ok(());
         }
         last = Some(s);

@@ -5,6 +5,7 @@ mod confgen;
 mod convert;
 mod daemon;
 mod differential;
+mod fleet;
 mod history;
 mod limits;
 mod migrate;
