@@ -229,7 +229,7 @@ impl<C: Controller> Actor<C> {
             impact: plan.impact,
         };
         if plan.dry_run {
-            if let Some((_, scratch)) = &plan.canary {
+            if let Some(scratch) = &plan.dry_run_scratch {
                 outcome.canary = Some(self.dry_run_canary(&plan.next.config, scratch, &plan.next.etag).await?);
             }
             outcome.seconds = started.elapsed().as_secs_f64();
@@ -330,7 +330,7 @@ impl<C: Controller> Actor<C> {
     }
 
     /// Starts a canary on `config` and stops it again (dry run): its control socket, shared-memory files and
-    /// configuration live in `scratch` (see [`Plan::canary`]), removed afterwards; like every canary it must
+    /// configuration live in `scratch` (see [`Plan::dry_run_scratch`]), removed afterwards; like every canary it must
     /// answer its health probe.
     async fn dry_run_canary(&mut self, config: &KresConfig, scratch: &Path, etag: &str) -> Result<bool, ApplyError> {
         let control = scratch.join("control");

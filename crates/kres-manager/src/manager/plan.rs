@@ -86,8 +86,10 @@ pub struct Plan {
     pub replaced: Vec<u32>,
     /// Nothing to apply (only the TLS certificate files are re-sent, like the reference).
     pub nothing: bool,
-    /// For a dry run that needs a canary: its Lua, with its files in the scratch directory `scratch`.
-    pub canary: Option<(String, PathBuf)>,
+    /// For a dry run that needs a canary: the scratch directory its shared-memory files (`defer`,
+    /// `ratelimiting`) and control socket live in, so that a changed worker count or rate limit does not clash
+    /// with the running workers' files and nothing in the rundir changes.
+    pub dry_run_scratch: Option<PathBuf>,
     /// Start or stop workers until this many run (only the count changed).
     pub scale_to: Option<usize>,
     /// Re-send the TLS certificate files to the workers (`net.tls`), when configured.
@@ -171,7 +173,7 @@ pub fn plan(
     let reload_rules = request.force || next.policy_lua != current.policy_lua || rule_files_changed;
     let restart_gc = next.gc_argv != current.gc_argv;
     let nothing = !restart_workers && !reload_rules && !restart_gc && !changed;
-    let canary = (request.dry_run && restart_workers).then(|| dry_run_canary(new)).transpose()?;
+    let dry_run_scratch = (request.dry_run && restart_workers).then(|| new.rundir.path().join("dry-run"));
     // The count is only part of the worker Lua through defer; with defer off the Lua stays the same, so the
     // workers run the right configuration and only their number changes.
     let scale_to = (!nothing && !restart_workers && workers.len() != new.workers.count).then_some(new.workers.count);
@@ -205,7 +207,7 @@ pub fn plan(
         reload_rules,
         replaced: if restart_workers { workers.to_vec() } else { vec![] },
         nothing,
-        canary,
+        dry_run_scratch,
         scale_to,
         reload_tls,
         restart_gc,
@@ -216,17 +218,6 @@ pub fn plan(
         impact: overall,
         next,
     })
-}
-
-/// The Lua of a dry run's canary: its shared-memory files (`defer`, `ratelimiting`) and control socket live in
-/// a scratch directory, so that a changed worker count or rate limit does not clash with the running workers'
-/// files and nothing in the rundir changes.
-fn dry_run_canary(config: &KresConfig) -> Result<(String, PathBuf), ApplyError> {
-    let mut cx = RenderContext::from_config(config);
-    cx.rundir = cx.rundir.join("dry-run");
-    let lua = kres_datamodel::lua::render_with(config, &cx, RenderTarget::Worker)
-        .map_err(|e| ApplyError::Failed(e.to_string()))?;
-    Ok((lua, cx.rundir))
 }
 
 /// Applies an edit to the raw document.
