@@ -325,3 +325,35 @@ async fn etcd_rollout_survives_leader_kill() {
     }
     fleet.stop().await;
 }
+
+/// Quorum lost mid-rollout (two of three members killed): the rollout stops, nothing is applied twice and no node
+/// is rolled back; when the members return, the rollout completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_rollout_pauses_without_quorum_and_resumes() {
+    use kres_fleet::model::RolloutState;
+    let mut etcd = cluster();
+    let fleet = EtcdFleet::start(&etcd, 3, Duration::from_millis(500));
+    let g = kres_fleet::admin::publish(&fleet.admin, &fleet.keys, b"workers: 2\n").await.unwrap();
+    for _ in 0..100 {
+        if !fleet.calls(1).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fleet.calls(1), [g], "n1 started applying");
+    etcd.kill(1);
+    etcd.kill(2);
+    // Without quorum, nothing moves: n2 and n3 get no target, whatever the wait.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(fleet.calls(2).is_empty() && fleet.calls(3).is_empty(), "no progress without quorum");
+    assert!(kres_fleet::admin::status(&fleet.admin, &fleet.keys).await.is_err(), "no quorum, no status");
+    etcd.restart(1).unwrap();
+    etcd.restart(2).unwrap();
+    etcd.wait_healthy().unwrap();
+    let s = fleet.settle(g).await;
+    assert_eq!(s.rollout.as_ref().unwrap().state, RolloutState::Done, "{s:#?}");
+    for n in 1..=3 {
+        assert_eq!(fleet.calls(n), [g], "n{n} applied once");
+    }
+    fleet.stop().await;
+}
