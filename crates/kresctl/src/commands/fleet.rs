@@ -100,7 +100,27 @@ pub fn run(args: &Args, config: Option<&std::path::Path>) -> anyhow::Result<()> 
     // Validate a file to publish before anything reaches out to etcd.
     let document = match &args.command {
         FleetCommand::Publish { file } => {
-            super::leak(super::load(std::slice::from_ref(file), false)?);
+            let (raw, config) = kres_datamodel::load_files(
+                std::slice::from_ref(file),
+                false,
+                kres_datamodel::SystemFacts::from_system(),
+            )?;
+            // What belongs to each node stays in its local file: the generation is merged over it.
+            for (path, present) in [
+                ("/fleet", raw.get("fleet").is_some()),
+                ("/management", raw.get("management").is_some()),
+                ("/rundir", raw.get("rundir").is_some()),
+                ("/network/listen", raw.get("network").and_then(|n| n.get("listen")).is_some()),
+            ] {
+                if present {
+                    bail!(
+                        "{}: {path} is node-specific: it stays in each node's local file, which the fleet's \
+                         generation is merged over; remove it from the published configuration",
+                        file.display()
+                    );
+                }
+            }
+            super::leak((raw, config));
             Some(std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?)
         }
         _ => None,

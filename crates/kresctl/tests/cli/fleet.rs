@@ -109,6 +109,16 @@ fn fleet_publish_status_and_refusals() {
     kresctl(["fleet", "--etcd", &eps, "--prefix", "/t1", "publish", bad.to_str().unwrap()])
         .failure(1)
         .stderr_has("/workers");
+    for (name, doc, path) in [
+        ("m.yaml", "management:\n  interface: 127.0.0.1@5000\n", "/management"),
+        ("l.yaml", "network:\n  listen:\n    - interface: 127.0.0.1@53\n", "/network/listen"),
+        ("f.yaml", "fleet:\n  batch: 2\n", "/fleet"),
+    ] {
+        let f = dir.write(name, doc);
+        kresctl(["fleet", "--etcd", &eps, "--prefix", "/t1", "publish", f.to_str().unwrap()])
+            .failure(1)
+            .stderr_has(&format!("{path} is node-specific"));
+    }
     let s = status_json(&eps, "/t1");
     assert_eq!(s["desired"], 1, "{s}");
     assert_eq!(s["stable"], Value::Null);
