@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod agent;
 mod applier;
+pub mod config;
 pub mod coordinator;
 mod error;
 pub mod keys;

@@ -17,6 +17,7 @@
 //! * [`daemon::Daemon`] — the real `knot-resolver` on an offline [`daemon::test_config`] in a temp dir, on a free
 //!   port; waits for DNS and the API, kresd PIDs, log.
 //! * [`EtcdCluster`] — a real 3-member etcd cluster on loopback; members killed, frozen, restarted, by PID.
+//! * [`TcpProxy`] — a loopback TCP proxy a test partitions (silence both ways) and heals.
 //! * [`children_named`], [`alive`], [`fd_count`], [`kresd_in`] — processes as `/proc` shows them; [`Tmpfs`] — a
 //!   small file system to fill.
 //!
@@ -32,6 +33,7 @@ mod kresd;
 mod ports;
 mod process;
 mod procfs;
+mod proxy;
 mod tempdir;
 mod tmpfs;
 
@@ -43,6 +45,7 @@ pub use kresd::{Kresd, KresdBuilder, kresd_accepts};
 pub use ports::free_port;
 pub use process::{ChildGuard, wait_for, wait_until};
 pub use procfs::{alive, children_named, fd_count, kresd_in};
+pub use proxy::TcpProxy;
 pub use tempdir::TempDir;
 pub use tmpfs::Tmpfs;
 

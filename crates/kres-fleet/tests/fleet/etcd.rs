@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use kres_fleet::kv::{Compare, EtcdKv, EtcdOptions, Kv, KvError, Op};
-use kres_test_support::{EtcdCluster, require_sid_root};
+use kres_test_support::{EtcdCluster, TcpProxy, require_sid_root};
 
 fn cluster() -> EtcdCluster {
     require_sid_root();
@@ -217,6 +217,21 @@ struct EtcdFleet {
 
 impl EtcdFleet {
     fn start(etcd: &EtcdCluster, nodes: usize, apply_time: Duration) -> EtcdFleet {
+        EtcdFleet::start_with(etcd, nodes, apply_time, |i| {
+            let mut eps = etcd.endpoints();
+            let n = eps.len();
+            eps.rotate_left(i % n);
+            eps
+        })
+    }
+
+    /// Node `i` (0-based) and its coordinator candidate reach etcd through `endpoints(i)`.
+    fn start_with(
+        etcd: &EtcdCluster,
+        nodes: usize,
+        apply_time: Duration,
+        endpoints: impl Fn(usize) -> Vec<String>,
+    ) -> EtcdFleet {
         use kres_fleet::agent::{Agent, AgentOptions};
         use kres_fleet::coordinator::{Coordinator, CoordinatorOptions};
         let keys = kres_fleet::keys::Keys::new("/fleet");
@@ -224,9 +239,7 @@ impl EtcdFleet {
         let mut tasks = Vec::new();
         let mut appliers = Vec::new();
         for i in 0..nodes {
-            let mut eps = etcd.endpoints();
-            let n = eps.len();
-            eps.rotate_left(i % n);
+            let eps = endpoints(i);
             let applier = crate::sim::FakeApplier { state: Default::default(), apply_time };
             let mut opts = AgentOptions::new(format!("n{}", i + 1));
             opts.alive_ttl = Duration::from_secs(3);
@@ -241,6 +254,27 @@ impl EtcdFleet {
             appliers.push(applier);
         }
         EtcdFleet { keys, appliers, cancel, tasks, admin: client(etcd.endpoints()) }
+    }
+
+    /// Waits (bounded) until `cond` holds on the fleet status.
+    async fn wait_for(&self, what: &str, cond: impl Fn(&kres_fleet::admin::FleetStatus) -> bool) {
+        let mut last = None;
+        for _ in 0..300 {
+            if let Ok(s) = kres_fleet::admin::status(&self.admin, &self.keys).await {
+                if cond(&s) {
+                    return;
+                }
+                last = Some(s);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what}: not within 30 s: {last:#?}");
+    }
+
+    /// Waits until every node's agent has registered (so a rollout includes them all).
+    async fn ready(&self) {
+        let n = self.appliers.len();
+        self.wait_for("every node alive", |s| s.nodes.iter().filter(|x| x.alive).count() == n).await;
     }
 
     fn calls(&self, node: usize) -> Vec<u64> {
@@ -284,6 +318,7 @@ async fn etcd_rollout_publish_then_health_hold_failure_rolls_back() {
     use kres_fleet::model::RolloutState;
     let etcd = cluster();
     let fleet = EtcdFleet::start(&etcd, 3, Duration::from_millis(200));
+    fleet.ready().await;
     let g1 = kres_fleet::admin::publish(&fleet.admin, &fleet.keys, b"workers: 2\n").await.unwrap();
     let s = fleet.settle(g1).await;
     assert_eq!(s.rollout.as_ref().unwrap().state, RolloutState::Done, "{s:#?}");
@@ -307,6 +342,7 @@ async fn etcd_rollout_survives_leader_kill() {
     use kres_fleet::model::RolloutState;
     let mut etcd = cluster();
     let fleet = EtcdFleet::start(&etcd, 3, Duration::from_millis(700));
+    fleet.ready().await;
     let g = kres_fleet::admin::publish(&fleet.admin, &fleet.keys, b"workers: 2\n").await.unwrap();
     // Mid-rollout: the first node is applying.
     for _ in 0..100 {
@@ -333,6 +369,7 @@ async fn etcd_rollout_pauses_without_quorum_and_resumes() {
     use kres_fleet::model::RolloutState;
     let mut etcd = cluster();
     let fleet = EtcdFleet::start(&etcd, 3, Duration::from_millis(500));
+    fleet.ready().await;
     let g = kres_fleet::admin::publish(&fleet.admin, &fleet.keys, b"workers: 2\n").await.unwrap();
     for _ in 0..100 {
         if !fleet.calls(1).is_empty() {
@@ -354,6 +391,82 @@ async fn etcd_rollout_pauses_without_quorum_and_resumes() {
     assert_eq!(s.rollout.as_ref().unwrap().state, RolloutState::Done, "{s:#?}");
     for n in 1..=3 {
         assert_eq!(fleet.calls(n), [g], "n{n} applied once");
+    }
+    fleet.stop().await;
+}
+
+/// A node partitioned from etcd (its TCP proxy goes silent): it keeps serving and applies nothing; its `alive`
+/// expires, so the next rollout leaves it out and completes; healed, it converges to the new stable generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_partitioned_node_keeps_serving_then_converges() {
+    use kres_fleet::model::RolloutState;
+    let etcd = cluster();
+    let proxy = TcpProxy::start(&etcd.endpoints()).unwrap();
+    let behind = proxy.endpoints();
+    let fleet = EtcdFleet::start_with(&etcd, 3, Duration::from_millis(200), |i| {
+        if i == 2 { behind.clone() } else { etcd.endpoints() }
+    });
+    fleet.ready().await;
+    let g1 = kres_fleet::admin::publish(&fleet.admin, &fleet.keys, b"workers: 2\n").await.unwrap();
+    assert_eq!(fleet.settle(g1).await.rollout.unwrap().state, RolloutState::Done);
+    assert_eq!(fleet.calls(3), [g1]);
+    proxy.partition();
+    // Its alive key expires (TTL 3 s) ...
+    fleet.wait_for("n3's alive key expired", |s| s.nodes.iter().any(|n| n.name == "n3" && !n.alive)).await;
+    // ... so a rollout goes over n1 and n2 and completes.
+    let g2 = kres_fleet::admin::publish(&fleet.admin, &fleet.keys, b"workers: 3\n").await.unwrap();
+    let s = fleet.settle(g2).await;
+    let r = s.rollout.as_ref().unwrap();
+    assert_eq!((r.state, r.order.clone()), (RolloutState::Done, vec!["n1".to_string(), "n2".to_string()]));
+    assert_eq!(fleet.calls(3), [g1], "the partitioned node applied nothing");
+    proxy.heal();
+    fleet
+        .wait_for("n3 converged to stable after the partition healed", |s| {
+            s.nodes.iter().any(|n| n.name == "n3" && n.alive && n.generation == g2)
+        })
+        .await;
+    assert_eq!(fleet.calls(3), [g1, g2]);
+    fleet.stop().await;
+}
+
+/// The coordinating node is partitioned from etcd mid-rollout: its lock expires, another node takes over and
+/// finishes at the cursor; healed, the old coordinator is fenced out. Every node applies once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_partitioned_coordinator_is_replaced() {
+    use kres_fleet::model::RolloutState;
+    let etcd = cluster();
+    let proxies: Vec<TcpProxy> = (0..3).map(|_| TcpProxy::start(&etcd.endpoints()).unwrap()).collect();
+    let fleet = EtcdFleet::start_with(&etcd, 3, Duration::from_millis(1500), |i| proxies[i].endpoints());
+    fleet.ready().await;
+    let g = kres_fleet::admin::publish(&fleet.admin, &fleet.keys, b"workers: 2\n").await.unwrap();
+    // Wait until n1 is done (cursor 1), then cut the coordinator off.
+    let mut coordinator = None;
+    for _ in 0..200 {
+        let s = kres_fleet::admin::status(&fleet.admin, &fleet.keys).await.unwrap();
+        if s.rollout.as_ref().is_some_and(|r| r.cursor >= 1) {
+            coordinator = s.coordinator.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let coordinator = coordinator.expect("a coordinator moved n1");
+    let i: usize = coordinator.trim_start_matches('n').parse::<usize>().unwrap() - 1;
+    proxies[i].partition();
+    // The successor finishes. (If the coordinator was n2 or n3, its own agent is cut off too: its alive key
+    // expires and the rollout halts and rolls back when it reaches it: both end the rollout.)
+    let s = fleet.settle(g).await;
+    let r = s.rollout.as_ref().unwrap();
+    assert_ne!(s.coordinator.as_deref(), Some(coordinator.as_str()), "another node coordinates: {s:#?}");
+    if i == 0 {
+        assert_eq!(r.state, RolloutState::Done, "{s:#?}");
+    }
+    proxies[i].heal();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = kres_fleet::admin::status(&fleet.admin, &fleet.keys).await.unwrap();
+    assert_eq!(after.rollout, s.rollout, "the healed old coordinator wrote nothing");
+    for n in 1..=3 {
+        let calls = fleet.calls(n);
+        assert!(calls.iter().filter(|c| **c == g).count() <= 1, "n{n} applied {g} at most once: {calls:?}");
     }
     fleet.stop().await;
 }
