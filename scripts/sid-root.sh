@@ -14,6 +14,7 @@
 #   with-mounts CMD...  mount, run CMD on the host, unmount on every exit path (refcounted: concurrent users are safe)
 #   destroy          delete the root; refuses while anything under it is mounted or in use
 #   mirror           print the Debian mirror that `build` would use
+#   host-prereqs     install what the host needs to build and run the root (debootstrap, protoc); `build` does it too
 #
 # Environment:
 #   KRES_SID_ROOT     the root directory (default /var/tmp/kres-sid-root, outside any checkout)
@@ -553,6 +554,10 @@ main() {
             ;;
         destroy) cmd_destroy ;;
         mirror) detect_mirror ;;
+        host-prereqs)
+            require_root_user
+            install_host_prereqs
+            ;;
         -h | --help | help | "") usage ;;
         *) die "unknown command '$cmd' (see $0 --help)" ;;
     esac

@@ -216,6 +216,8 @@ fn nextest_available() -> bool {
 }
 
 fn check() -> Result<()> {
+    // The build needs protoc (etcd-client's gRPC code); scripts/sid-root.sh installs it on the host when missing.
+    sid_root(&["host-prereqs"])?;
     status(cargo().args(["fmt", "--all", "--check"]))?;
     status(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
 }
