@@ -170,6 +170,16 @@ fn tls_tokens_scopes_rotation() {
         expect(&answer, 401, &d);
         assert!(answer.head.contains("WWW-Authenticate: Bearer"), "{header}: {answer:#?}");
     }
+    // Failures are counted per address (after the first few, each next check waits a little longer); a success
+    // clears the count.
+    for _ in 0..3 {
+        expect(&https(&ca_file, api, Some("wrong-secret-0123456789"), "GET", "/", None), 401, &d);
+    }
+    assert!(d.log().contains("a wrong token from 127.0.0.1 (4 failure(s) in a row)"), "{}", d.log());
+    expect(&https(&ca_file, api, Some(READER), "GET", "/", None), 200, &d);
+    expect(&https(&ca_file, api, Some("wrong-secret-0123456789"), "GET", "/", None), 401, &d);
+    let last = d.log().lines().rfind(|l| l.contains("a wrong token from")).unwrap_or_default().to_owned();
+    assert!(last.contains("(1 failure(s) in a row)"), "{last}");
     // A write without a token is refused the same way, and nothing happens.
     expect(&https(&ca_file, api, None, "POST", "/stop", None), 401, &d);
     expect(&https(&ca_file, api, None, "GET", "/metrics/prometheus", None), 401, &d);
