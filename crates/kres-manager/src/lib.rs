@@ -6,6 +6,7 @@
 //! manager adopts the running workers.
 
 pub mod cli;
+pub mod fleet;
 pub mod graphite;
 pub mod history;
 pub mod logging;

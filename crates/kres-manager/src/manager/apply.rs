@@ -44,6 +44,8 @@ pub(super) struct Actor<C> {
     /// While a change that failed its health hold is rolled back: the workers the rollback's monitor probes (the
     /// rolling restart swaps in the restored workers before it drains the failed ones).
     watched: Option<Arc<Mutex<Vec<Target>>>>,
+    /// On a fleet node: the fleet's document in force, merged over the local files (also by reloads).
+    pub(super) fleet_layer: Option<super::fleet::FleetLayer>,
 }
 
 /// How often every worker is probed during the health hold (and during a rollback).
@@ -100,6 +102,7 @@ impl<C: Controller> Actor<C> {
             in_progress: None,
             candidate: None,
             watched: None,
+            fleet_layer: None,
         }
     }
 
@@ -156,6 +159,14 @@ impl<C: Controller> Actor<C> {
                 }
                 let _ = reply.send(result);
             }
+            Command::Fleet { generation, document, reply } => {
+                let result = self.apply_fleet(generation, document).await;
+                match &result {
+                    Ok(_) => tracing::info!("fleet generation {generation} applied"),
+                    Err(e) => tracing::error!("fleet generation {generation} was not applied: {e}"),
+                }
+                let _ = reply.send(result);
+            }
             Command::Stop => return false,
         }
         true
@@ -179,7 +190,9 @@ impl<C: Controller> Actor<C> {
                 return Err(ApplyError::Load(e.to_string()));
             }
         };
-        let request = ApplyRequest { force, client, ..ApplyRequest::new(Edit::Replace(loaded.raw), source) };
+        // On a fleet node the fleet's part stays: the files hold only what is the node's own.
+        let raw = super::fleet::merged(&loaded.raw, self.fleet_layer.as_ref())?;
+        let request = ApplyRequest { force, client, ..ApplyRequest::new(Edit::Replace(raw), source) };
         let result = self.apply_recorded(request).await;
         if let Err(e) = &result {
             match e {

@@ -208,6 +208,9 @@ pub enum Command {
         client: Option<Client>,
         reply: oneshot::Sender<ApplyResult>,
     },
+    /// Apply fleet generation `generation`: the local files with `document` (the published bytes) merged over
+    /// them; `None`: the local files alone.
+    Fleet { generation: u64, document: Option<Vec<u8>>, reply: oneshot::Sender<ApplyResult> },
     /// Stop the resolver.
     Stop,
 }
@@ -269,6 +272,14 @@ impl ManagerHandle {
 
     pub async fn renew(&self, force: bool, source: Source, client: Option<Client>) -> ApplyResult {
         self.apply(ApplyRequest { force, client, ..ApplyRequest::new(Edit::Keep, source) }).await
+    }
+
+    /// Applies fleet generation `generation` (see [`Command::Fleet`]).
+    pub async fn fleet_apply(&self, generation: u64, document: Option<Vec<u8>>) -> ApplyResult {
+        let (tx, rx) = oneshot::channel();
+        let command = Command::Fleet { generation, document, reply: tx };
+        self.commands.send(command).await.map_err(|_| ApplyError::ShuttingDown)?;
+        rx.await.map_err(|_| ApplyError::ShuttingDown)?
     }
 
     /// Applies the configuration of history generation `to` again (a new generation).

@@ -3,6 +3,7 @@
 
 mod apply;
 pub mod controller;
+pub mod fleet;
 pub mod generations;
 pub mod handle;
 pub mod kresd;
@@ -151,6 +152,7 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     }
     let watcher = crate::watch::spawn(handle.clone(), shutdown.clone());
     let graphite = crate::graphite::spawn(handle.clone(), shutdown.clone());
+    let fleet = crate::fleet::spawn(handle.clone(), &actor.current.config.fleet, shutdown.clone());
 
     loop {
         tokio::select! {
@@ -197,6 +199,9 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     shutdown.cancel();
     watcher.stop().await;
     graphite.stop().await;
+    if let Some(fleet) = fleet {
+        fleet.stop().await;
+    }
     server.stop().await;
     tracing::info!("Stopping kresd manager...");
     let _ = actor.procs.controller.shutdown().await;

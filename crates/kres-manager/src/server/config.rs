@@ -141,6 +141,10 @@ async fn write(
         Ok(r) => r,
         Err(e) => return e.with_etag(&current()).into_response(),
     };
+    if !request.dry_run && app.handle().snapshot().config.fleet.enable {
+        let refused = ApiError::new(StatusCode::CONFLICT, crate::fleet::local_write_refused());
+        return refused.with_etag(&current()).into_response();
+    }
     match app.handle().apply(request).await {
         Ok(outcome) => {
             let etag = if outcome.dry_run { current() } else { outcome.etag.clone() };

@@ -127,6 +127,9 @@ pub(super) async fn rollback(
     let request = (|| -> Result<_, ApiError> {
         let number = number_of(&generation)?;
         history(&app)?;
+        if app.handle().snapshot().config.fleet.enable {
+            return Err(ApiError::new(StatusCode::CONFLICT, crate::fleet::local_write_refused()));
+        }
         Ok((number, super::config::preconditions(&headers)?))
     })();
     let (number, preconditions) = match request {

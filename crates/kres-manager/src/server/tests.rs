@@ -72,6 +72,9 @@ fn fake_manager(raw: Value) -> ManagerHandle {
                 Command::Reload { reply, .. } => {
                     let _ = reply.send(Err(ApplyError::Load("cannot read configuration file '/x.yaml'".into())));
                 }
+                Command::Fleet { reply, .. } => {
+                    let _ = reply.send(Err(ApplyError::NotFound("no fleet in the fake".into())));
+                }
                 Command::Rollback { reply, .. } => {
                     let _ = reply.send(Err(ApplyError::NotFound("no history in the fake".into())));
                 }

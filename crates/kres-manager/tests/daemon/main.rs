@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod faults;
 mod fixture;
+mod fleet;
 mod health;
 mod history;
 mod impact;
