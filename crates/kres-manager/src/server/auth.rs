@@ -131,11 +131,12 @@ impl Auth {
             found
         };
         if let Some((name, hash)) = remembered {
-            return management
-                .tokens
-                .iter()
-                .find(|t| t.name.as_str() == name && t.hash.as_str() == hash)
-                .map(|t| (name, t.scope));
+            let current = management.tokens.iter().find(|t| t.name.as_str() == name && t.hash.as_str() == hash);
+            if let Some(token) = current {
+                return Some((name, token.scope));
+            }
+            // The token was removed or hashed again (the same secret may have a new hash): check from scratch.
+            lock(&self.inner.verified).retain(|e| e.mac != mac);
         }
         let hashes: Vec<(String, String, TokenScope)> =
             management.tokens.iter().map(|t| (t.name.to_string(), t.hash.to_string(), t.scope)).collect();

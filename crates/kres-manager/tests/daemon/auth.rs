@@ -18,9 +18,13 @@ const READER: &str = "reader-secret-0123456789abcdef";
 /// An argon2id hash of `secret` with the smallest parameters (tests run unoptimised builds; the manager reads
 /// the parameters from the hash).
 fn cheap_hash(secret: &str) -> String {
+    cheap_hash_salted(secret, b"0123456789abcdef")
+}
+
+fn cheap_hash_salted(secret: &str, salt: &[u8]) -> String {
     let params = argon2::Params::new(8, 1, 1, None).unwrap();
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let salt = argon2::password_hash::SaltString::encode_b64(b"0123456789abcdef").unwrap();
+    let salt = argon2::password_hash::SaltString::encode_b64(salt).unwrap();
     argon.hash_password(secret.as_bytes(), &salt).unwrap().to_string()
 }
 
@@ -214,13 +218,14 @@ fn tls_tokens_scopes_rotation() {
     let newest = &generations["generations"][0];
     assert_eq!(newest["client"], serde_json::json!({"kind": "token", "name": "ops"}), "{history:#?}");
 
-    // Rotation at runtime: the admin token gets a new secret; the old one stops working at once.
+    // Rotation at runtime: the admin token gets a new secret; the old one stops working at once. The read
+    // token's secret is hashed again (another salt): it keeps working.
     let rotated = "admin-rotated-0123456789abcdef";
     let tokens = format!(
         "[{{\"name\": \"ops\", \"scope\": \"admin\", \"hash\": \"{}\"}}, \
          {{\"name\": \"grafana\", \"scope\": \"read\", \"hash\": \"{}\"}}]",
         cheap_hash(rotated),
-        cheap_hash(READER)
+        cheap_hash_salted(READER, b"another-salt-1234")
     );
     expect(&https(&ca_file, api, Some(ADMIN), "PUT", "/v1/config/management/tokens", Some(&tokens)), 200, &d);
     expect(&https(&ca_file, api, Some(ADMIN), "GET", "/v1/config", None), 401, &d);
