@@ -188,9 +188,12 @@ fn reload_metrics_cache_schema_and_stop() {
     // metrics: JSON per worker, indented by 4; Prometheus text; into a file.
     let run = d.kresctl(["metrics"]).success();
     let metrics = json_of(&run);
-    let workers: Vec<&String> = metrics.as_object().unwrap().keys().collect();
-    assert_eq!(workers.len(), 2, "{workers:?}");
-    assert!(workers.iter().all(|k| k.starts_with("kresd:kresd")), "{workers:?}");
+    // One key per worker, and the manager's own metrics under "manager".
+    let keys: Vec<&String> = metrics.as_object().unwrap().keys().collect();
+    let workers: Vec<&&String> = keys.iter().filter(|k| k.as_str() != "manager").collect();
+    assert_eq!((keys.len(), workers.len()), (3, 2), "{keys:?}");
+    assert!(workers.iter().all(|k| k.starts_with("kresd:kresd")), "{keys:?}");
+    assert!(metrics["manager"]["generation"].is_u64(), "{metrics}");
     assert!(run.stdout.starts_with("{\n    \"kresd:"), "{}", run.stdout);
     let prometheus = d.kresctl(["metrics", "--prometheus"]).success().stdout;
     assert!(prometheus.contains("# TYPE resolver_request_total counter"), "{prometheus}");
