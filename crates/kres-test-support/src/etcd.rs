@@ -5,6 +5,7 @@
 //! The cluster is driven with `etcdctl` (package etcd-client in the sid root), so this helper needs no gRPC code.
 
 use std::fs::File;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -28,12 +29,24 @@ struct Member {
     stopped: bool,
 }
 
+/// TLS on the members' client URLs: their certificate, and the CA client certificates must chain to
+/// (`--client-cert-auth`). `client_cert`/`client_key` are what the fixture's own `etcdctl` presents.
+#[derive(Debug, Clone)]
+pub struct EtcdTlsFiles {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
 /// A 3-member etcd cluster on loopback (`--heartbeat-interval 50 --election-timeout 500`).
 #[derive(Debug)]
 pub struct EtcdCluster {
     // Field order = drop order: the processes go before their directory.
     members: Vec<Member>,
     token: String,
+    tls: Option<EtcdTlsFiles>,
     dir: TempDir,
 }
 
@@ -43,8 +56,17 @@ impl EtcdCluster {
         EtcdCluster::start_n(3)
     }
 
+    /// Three members serving their clients over TLS with client-certificate authentication (peers stay plain).
+    pub fn start_tls(tls: EtcdTlsFiles) -> Result<EtcdCluster, FixtureError> {
+        EtcdCluster::start_with(3, Some(tls))
+    }
+
     /// Starts `n` members (1 or more) and waits until each reports healthy.
     pub fn start_n(n: usize) -> Result<EtcdCluster, FixtureError> {
+        EtcdCluster::start_with(n, None)
+    }
+
+    fn start_with(n: usize, tls: Option<EtcdTlsFiles>) -> Result<EtcdCluster, FixtureError> {
         assert!(n >= 1, "an etcd cluster needs at least one member");
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let dir = TempDir::new("etcd");
@@ -58,7 +80,7 @@ impl EtcdCluster {
                 stopped: false,
             })
             .collect();
-        let mut cluster = EtcdCluster { members, token, dir };
+        let mut cluster = EtcdCluster { members, token, tls, dir };
         for i in 0..n {
             cluster.spawn(i, "new")?;
         }
@@ -85,11 +107,21 @@ impl EtcdCluster {
             .open(&log_path)
             .map_err(FixtureError::io(format!("create {}", log_path.display())))?;
         let log2 = log.try_clone().map_err(FixtureError::io("dup etcd log"))?;
-        let client = format!("http://127.0.0.1:{}", m.client_port);
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{}", m.client_port);
         let peer = format!("http://127.0.0.1:{}", m.peer_port);
+        let mut cmd = Command::new(ETCD);
+        if let Some(t) = &self.tls {
+            cmd.arg("--cert-file")
+                .arg(&t.server_cert)
+                .arg("--key-file")
+                .arg(&t.server_key)
+                .arg("--trusted-ca-file")
+                .arg(&t.ca)
+                .arg("--client-cert-auth");
+        }
         let child = ChildGuard::spawn(
-            Command::new(ETCD)
-                .arg("--name")
+            cmd.arg("--name")
                 .arg(&m.name)
                 .arg("--data-dir")
                 .arg(&data)
@@ -146,10 +178,17 @@ impl EtcdCluster {
     /// `etcdctl` with the given endpoints, a short command timeout and no inherited environment surprises.
     pub fn etcdctl(&self, endpoints: &[String]) -> Command {
         let mut cmd = Command::new(ETCDCTL);
+        let urls: Vec<String> = match &self.tls {
+            Some(_) => endpoints.iter().map(|e| format!("https://{e}")).collect(),
+            None => endpoints.to_vec(),
+        };
         cmd.env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", endpoints.join(",")))
+            .arg(format!("--endpoints={}", urls.join(",")))
             .args(["--command-timeout=2s", "--dial-timeout=1s"])
             .stdin(Stdio::null());
+        if let Some(t) = &self.tls {
+            cmd.arg("--cacert").arg(&t.ca).arg("--cert").arg(&t.client_cert).arg("--key").arg(&t.client_key);
+        }
         cmd
     }
 

@@ -32,6 +32,25 @@ pub struct EtcdOptions {
     pub probe: Duration,
     /// User name and password (etcd authentication), if any.
     pub user: Option<(String, String)>,
+    /// TLS to the members (https), if any.
+    pub tls: Option<EtcdTls>,
+}
+
+/// TLS to etcd: the CA the members' certificates must chain to (needed: no system roots are loaded), and this
+/// client's certificate and key for etcd's client-certificate authentication.
+#[derive(Clone)]
+pub struct EtcdTls {
+    /// PEM.
+    pub ca: Option<Vec<u8>>,
+    /// PEM certificate chain and PEM private key.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for EtcdTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("EtcdTls").field("ca", &self.ca.is_some()).field("identity", &self.identity.is_some()).finish()
+    }
 }
 
 impl EtcdOptions {
@@ -42,6 +61,7 @@ impl EtcdOptions {
             connect_timeout: Duration::from_secs(1),
             probe: Duration::from_secs(2),
             user: None,
+            tls: None,
         }
     }
 }
@@ -99,8 +119,9 @@ impl EtcdKv {
         EtcdKv { inner: Arc::new(Inner { opts, current: Mutex::new(None), next: AtomicUsize::new(0) }) }
     }
 
-    fn url(endpoint: &str) -> String {
-        if endpoint.contains("://") { endpoint.to_string() } else { format!("http://{endpoint}") }
+    fn url(&self, endpoint: &str) -> String {
+        let scheme = if self.inner.opts.tls.is_some() { "https" } else { "http" };
+        if endpoint.contains("://") { endpoint.to_string() } else { format!("{scheme}://{endpoint}") }
     }
 
     fn connect_options(&self) -> ec::ConnectOptions {
@@ -113,6 +134,16 @@ impl EtcdKv {
             .with_require_leader(true);
         if let Some((user, password)) = &o.user {
             c = c.with_user(user.clone(), password.clone());
+        }
+        if let Some(tls) = &o.tls {
+            let mut t = ec::TlsOptions::new();
+            if let Some(ca) = &tls.ca {
+                t = t.ca_certificate(ec::Certificate::from_pem(ca));
+            }
+            if let Some((cert, key)) = &tls.identity {
+                t = t.identity(ec::Identity::from_pem(cert, key));
+            }
+            c = c.with_tls(t);
         }
         c
     }
@@ -127,7 +158,7 @@ impl EtcdKv {
         let mut last = String::new();
         for _ in 0..n {
             let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % n;
-            let url = EtcdKv::url(&self.inner.opts.endpoints[i]);
+            let url = self.url(&self.inner.opts.endpoints[i]);
             let connect = ec::Client::connect([url.as_str()], Some(self.connect_options()));
             match tokio::time::timeout(self.inner.opts.connect_timeout * 2, connect).await {
                 Ok(Ok(c)) => {

@@ -11,7 +11,7 @@ mod mem;
 use std::future::Future;
 use std::time::Duration;
 
-pub use etcd::{EtcdKv, EtcdOptions};
+pub use etcd::{EtcdKv, EtcdOptions, EtcdTls};
 pub use mem::MemKv;
 
 /// Errors of a KV operation.

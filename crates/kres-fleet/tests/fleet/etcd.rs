@@ -470,3 +470,57 @@ async fn etcd_partitioned_coordinator_is_replaced() {
     }
     fleet.stop().await;
 }
+
+/// TLS with client certificates: a client with the CA and its certificate works; one without a certificate, one
+/// with a certificate of another CA, and one speaking plain HTTP are all refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_tls_with_client_certificates() {
+    use kres_fleet::kv::EtcdTls;
+    use kres_test_support::TempDir;
+    use kres_test_support::etcd::EtcdTlsFiles;
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    require_sid_root();
+    let dir = TempDir::new("etcd-tls");
+    let ca = |name: &str| {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(rcgen::DnType::CommonName, name);
+        CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap()
+    };
+    let issue = |issuer: &CertifiedIssuer<'static, KeyPair>, names: &[&str], client: bool| {
+        let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        p.extended_key_usages =
+            vec![if client { ExtendedKeyUsagePurpose::ClientAuth } else { ExtendedKeyUsagePurpose::ServerAuth }];
+        let key = KeyPair::generate().unwrap();
+        (p.signed_by(&key, issuer).unwrap().pem(), key.serialize_pem())
+    };
+    let good = ca("fleet CA");
+    let other = ca("another CA");
+    let (server_cert, server_key) = issue(&good, &["127.0.0.1", "localhost"], false);
+    let (client_cert, client_key) = issue(&good, &["node1"], true);
+    let (stranger_cert, stranger_key) = issue(&other, &["node9"], true);
+    let files = EtcdTlsFiles {
+        ca: dir.write("ca.pem", good.pem()),
+        server_cert: dir.write("server.pem", &server_cert),
+        server_key: dir.write("server.key", &server_key),
+        client_cert: dir.write("client.pem", &client_cert),
+        client_key: dir.write("client.key", &client_key),
+    };
+    let etcd = EtcdCluster::start_tls(files).unwrap_or_else(|e| panic!("etcd cluster with TLS: {e}"));
+    let with = |identity: Option<(String, String)>| {
+        let mut o = EtcdOptions::new(etcd.endpoints());
+        o.request_timeout = Duration::from_millis(1000);
+        o.connect_timeout = Duration::from_millis(500);
+        o.tls = Some(EtcdTls {
+            ca: Some(good.pem().into_bytes()),
+            identity: identity.map(|(c, k)| (c.into_bytes(), k.into_bytes())),
+        });
+        EtcdKv::new(o)
+    };
+    let kv = with(Some((client_cert.clone(), client_key.clone())));
+    assert!(kv.txn(vec![], vec![Op::put("/tls/a", "1")]).await.unwrap().succeeded);
+    assert_eq!(kv.get("/tls/a").await.unwrap().0.unwrap().value, b"1");
+    assert!(with(None).get("/tls/a").await.is_err(), "no client certificate");
+    assert!(with(Some((stranger_cert, stranger_key))).get("/tls/a").await.is_err(), "a certificate of another CA");
+    assert!(client(etcd.endpoints()).get("/tls/a").await.is_err(), "plain HTTP");
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use kres_fleet::admin::{self, FleetStatus};
 use kres_fleet::keys::Keys;
-use kres_fleet::kv::{EtcdKv, EtcdOptions};
+use kres_fleet::kv::{EtcdKv, EtcdOptions, EtcdTls};
 use kres_fleet::model::RolloutState;
 
 #[derive(Debug, clap::Args)]
@@ -51,18 +51,28 @@ pub enum FleetCommand {
     Resume,
 }
 
-/// The cluster and prefix from the arguments, else from the configuration file's `fleet` section.
+/// The cluster and prefix from the arguments, else from the configuration file's `fleet` section (which also
+/// supplies TLS and the etcd user).
 fn connect(args: &Args, config: Option<&std::path::Path>) -> anyhow::Result<(EtcdKv, Keys)> {
     let from_file = match config {
-        Some(path) if args.etcd.is_none() || args.prefix.is_none() => {
+        Some(path) => {
             let cfg = super::load(&[path.to_path_buf()], false)?;
             let etcd = &cfg.fleet.etcd;
-            if etcd.tls.is_some() {
-                bail!(
-                    "{}: /fleet/etcd/tls is set, but this kresctl talks to etcd without TLS only (not built yet)",
-                    path.display()
-                );
-            }
+            let tls = match &etcd.tls {
+                Some(t) => {
+                    let read = |what: &str, f: &kres_datamodel::types::ReadableFile| {
+                        std::fs::read(f.path())
+                            .with_context(|| format!("cannot read /fleet/etcd/tls/{what} {}", f.path().display()))
+                    };
+                    let ca = t.ca_file.as_ref().map(|f| read("ca-file", f)).transpose()?;
+                    let identity = match (&t.cert_file, &t.key_file) {
+                        (Some(c), Some(k)) => Some((read("cert-file", c)?, read("key-file", k)?)),
+                        _ => None,
+                    };
+                    Some(EtcdTls { ca, identity })
+                }
+                None => None,
+            };
             let user = match (&etcd.username, &etcd.password_file) {
                 (Some(u), Some(f)) => {
                     let text = std::fs::read_to_string(f.path())
@@ -72,13 +82,13 @@ fn connect(args: &Args, config: Option<&std::path::Path>) -> anyhow::Result<(Etc
                 _ => None,
             };
             let endpoints: Vec<String> = etcd.endpoints.iter().map(|e| e.as_str().to_string()).collect();
-            Some((endpoints, etcd.prefix.as_str().to_string(), user))
+            Some((endpoints, etcd.prefix.as_str().to_string(), user, tls))
         }
         _ => None,
     };
     let endpoints: Vec<String> = match (&args.etcd, &from_file) {
         (Some(list), _) => list.split(',').map(str::trim).filter(|e| !e.is_empty()).map(String::from).collect(),
-        (None, Some((e, _, _))) => e.clone(),
+        (None, Some((e, _, _, _))) => e.clone(),
         (None, None) => {
             bail!("name the etcd cluster: --etcd HOST:PORT[,HOST:PORT...], or -c CONFIG with a fleet section")
         }
@@ -88,11 +98,14 @@ fn connect(args: &Args, config: Option<&std::path::Path>) -> anyhow::Result<(Etc
     }
     let prefix = match (&args.prefix, &from_file) {
         (Some(p), _) => p.clone(),
-        (None, Some((_, p, _))) => p.clone(),
+        (None, Some((_, p, _, _))) => p.clone(),
         (None, None) => kres_datamodel::config::DEFAULT_FLEET_PREFIX.to_string(),
     };
     let mut opts = EtcdOptions::new(endpoints);
-    opts.user = from_file.and_then(|(_, _, u)| u);
+    if let Some((_, _, user, tls)) = from_file {
+        opts.user = user;
+        opts.tls = tls;
+    }
     Ok((EtcdKv::new(opts), Keys::new(&prefix)))
 }
 

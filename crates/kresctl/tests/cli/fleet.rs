@@ -1,6 +1,6 @@
 //! `kresctl fleet` against a real 3-member etcd cluster (one test at a time: nextest group `etcd`). The nodes are
 //! fleet agents and coordinator candidates running in this test process with fake appliers (no kresd): what is
-//! checked is kresctl's side, publishing and following a rollout.
+//! checked is kresctl's side, publishing and following a rollout, and reaching etcd over TLS.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -198,4 +198,46 @@ fn fleet_status_watch_follows_rollout_and_rollback() {
     let s = status_json(&eps, "/t2");
     assert_eq!((s["desired"].clone(), s["stable"].clone()), (Value::from(1), Value::from(1)), "{s}");
     assert!(s["nodes"].as_array().unwrap().iter().all(|n| n["generation"] == 1), "{s}");
+}
+
+/// `-c CONFIG` with /fleet/etcd/tls: kresctl reaches a cluster that demands client certificates.
+#[test]
+fn fleet_over_tls_from_the_config_file() {
+    use kres_test_support::etcd::EtcdTlsFiles;
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    require_sid_root();
+    let dir = TempDir::new("fleet-tls");
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+    let issue = |names: &[&str], usage: ExtendedKeyUsagePurpose| {
+        let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        p.extended_key_usages = vec![usage];
+        let key = KeyPair::generate().unwrap();
+        (p.signed_by(&key, &ca).unwrap().pem(), key.serialize_pem())
+    };
+    let (sc, sk) = issue(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let (cc, ck) = issue(&["node1"], ExtendedKeyUsagePurpose::ClientAuth);
+    let files = EtcdTlsFiles {
+        ca: dir.write("ca.pem", ca.pem()),
+        server_cert: dir.write("server.pem", sc),
+        server_key: dir.write("server.key", sk),
+        client_cert: dir.write("client.pem", cc),
+        client_key: dir.write("client.key", ck),
+    };
+    let etcd = EtcdCluster::start_tls(files.clone()).unwrap_or_else(|e| panic!("etcd with TLS: {e}"));
+    let endpoints: Vec<String> = etcd.endpoints().iter().map(|e| format!("\"{e}\"")).collect();
+    let tls = format!(
+        "    tls:\n      ca-file: {}\n      cert-file: {}\n      key-file: {}\n",
+        files.ca.display(),
+        files.client_cert.display(),
+        files.client_key.display()
+    );
+    let node = dir.write("node.yaml", format!("fleet:\n  etcd:\n    endpoints: [{}]\n{tls}", endpoints.join(", ")));
+    let doc = dir.write("g.yaml", "workers: 2\n");
+    let run = kresctl(["-c", node.to_str().unwrap(), "fleet", "publish", doc.to_str().unwrap()]).success();
+    assert_eq!(run.stdout.trim(), "1");
+    // Without the TLS settings the same cluster refuses.
+    let eps = etcd.endpoints().join(",");
+    kresctl(["fleet", "--etcd", &eps, "status"]).failure(1);
 }

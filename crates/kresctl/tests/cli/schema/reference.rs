@@ -35,7 +35,7 @@ enum Why {
     /// 8. Our descriptions where the reference has a version string or none.
     Descriptions,
     /// 9. Settings the reference does not have: the configuration history, the health gate of applies, where the
-    /// manager starts from.
+    ///    manager starts from, fleet mode.
     Extensions,
 }
 
