@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use kres_fleet::admin::{self, FleetStatus};
 use kres_fleet::keys::Keys;
-use kres_fleet::kv::{EtcdKv, EtcdOptions, EtcdTls};
+use kres_fleet::kv::{EtcdKv, EtcdOptions};
 use kres_fleet::model::RolloutState;
 
 #[derive(Debug, clap::Args)]
@@ -57,38 +57,15 @@ fn connect(args: &Args, config: Option<&std::path::Path>) -> anyhow::Result<(Etc
     let from_file = match config {
         Some(path) => {
             let cfg = super::load(&[path.to_path_buf()], false)?;
-            let etcd = &cfg.fleet.etcd;
-            let tls = match &etcd.tls {
-                Some(t) => {
-                    let read = |what: &str, f: &kres_datamodel::types::ReadableFile| {
-                        std::fs::read(f.path())
-                            .with_context(|| format!("cannot read /fleet/etcd/tls/{what} {}", f.path().display()))
-                    };
-                    let ca = t.ca_file.as_ref().map(|f| read("ca-file", f)).transpose()?;
-                    let identity = match (&t.cert_file, &t.key_file) {
-                        (Some(c), Some(k)) => Some((read("cert-file", c)?, read("key-file", k)?)),
-                        _ => None,
-                    };
-                    Some(EtcdTls { ca, identity })
-                }
-                None => None,
-            };
-            let user = match (&etcd.username, &etcd.password_file) {
-                (Some(u), Some(f)) => {
-                    let text = std::fs::read_to_string(f.path())
-                        .with_context(|| format!("cannot read /fleet/etcd/password-file {}", f.path().display()))?;
-                    Some((u.as_str().to_string(), text.lines().next().unwrap_or("").to_string()))
-                }
-                _ => None,
-            };
-            let endpoints: Vec<String> = etcd.endpoints.iter().map(|e| e.as_str().to_string()).collect();
-            Some((endpoints, etcd.prefix.as_str().to_string(), user, tls))
+            let (opts, keys) =
+                kres_fleet::config::connection(&cfg.fleet).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Some((opts, keys))
         }
-        _ => None,
+        None => None,
     };
     let endpoints: Vec<String> = match (&args.etcd, &from_file) {
         (Some(list), _) => list.split(',').map(str::trim).filter(|e| !e.is_empty()).map(String::from).collect(),
-        (None, Some((e, _, _, _))) => e.clone(),
+        (None, Some((o, _))) => o.endpoints.clone(),
         (None, None) => {
             bail!("name the etcd cluster: --etcd HOST:PORT[,HOST:PORT...], or -c CONFIG with a fleet section")
         }
@@ -98,14 +75,15 @@ fn connect(args: &Args, config: Option<&std::path::Path>) -> anyhow::Result<(Etc
     }
     let prefix = match (&args.prefix, &from_file) {
         (Some(p), _) => p.clone(),
-        (None, Some((_, p, _, _))) => p.clone(),
+        (None, Some((_, k))) => k.prefix().to_string(),
         (None, None) => kres_datamodel::config::DEFAULT_FLEET_PREFIX.to_string(),
     };
-    let mut opts = EtcdOptions::new(endpoints);
-    if let Some((_, _, user, tls)) = from_file {
-        opts.user = user;
-        opts.tls = tls;
-    }
+    // TLS and the etcd user come from the configuration file only.
+    let mut opts = match from_file {
+        Some((o, _)) => o,
+        None => EtcdOptions::new(Vec::<String>::new()),
+    };
+    opts.endpoints = endpoints;
     Ok((EtcdKv::new(opts), Keys::new(&prefix)))
 }
 
