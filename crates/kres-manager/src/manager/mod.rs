@@ -76,6 +76,7 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
         }
     };
     let history = generations::open_history(&loaded.config.management);
+    let (loaded, fleet_layer) = fleet::starting_config(loaded, &config_files);
     let loaded = generations::starting_config(loaded, history.as_ref(), &config_files);
     let started_at = std::time::SystemTime::now();
     crate::logging::apply(&loaded.config.logging);
@@ -125,6 +126,7 @@ async fn main_loop(config_files: Vec<PathBuf>) -> i32 {
     // What the adopted processes run: the last configuration applied in full (rules and workers), by the history.
     let in_force = history.as_ref().and_then(|h| generations::lock(h).last_applied().map(|g| g.etag.clone()));
     let mut actor = apply::Actor::new(procs, current, config_files, snapshot_tx, events_tx.clone(), history);
+    actor.fleet_layer = fleet_layer;
     generations::startup_generation(&mut actor, started_at, started.elapsed());
     actor.publish().await;
     if adopted {

@@ -27,31 +27,50 @@ fn generation(addr: &str, extra: &str) -> String {
     )
 }
 
+const PREFIX: &str = "/kres-test-fleet";
+
 struct Fleet {
     etcd: EtcdCluster,
     nodes: Vec<Api>,
     keys: Keys,
     runtime: tokio::runtime::Runtime,
+    hold: String,
 }
 
 impl Fleet {
     /// A cluster and `n` nodes named n1..nN, each with a health hold of `hold`.
     fn start(n: usize, hold: &str) -> Fleet {
         let etcd = EtcdCluster::start().expect("a 3-member etcd cluster");
-        let endpoints = etcd.endpoints();
-        let prefix = "/kres-test-fleet";
-        let nodes = (1..=n)
-            .map(|i| {
-                let extra = format!(
-                    "fleet:\n  enable: true\n  name: n{i}\n  health-hold: {hold}\n  etcd:\n    endpoints: [{}]\n    \
-                     prefix: {prefix}\n",
-                    endpoints.join(", ")
-                );
-                Api::start_with(1, &extra)
-            })
-            .collect();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        Fleet { etcd, nodes, keys: Keys::new(prefix), runtime }
+        let mut fleet = Fleet { etcd, nodes: Vec::new(), keys: Keys::new(PREFIX), runtime, hold: hold.to_owned() };
+        for i in 1..=n {
+            fleet.add_node(i);
+        }
+        fleet
+    }
+
+    /// Starts node `n<i>` and waits until it answers.
+    fn add_node(&mut self, i: usize) {
+        let extra = format!(
+            "fleet:\n  enable: true\n  name: n{i}\n  health-hold: {}\n  etcd:\n    endpoints: [{}]\n    \
+             prefix: {PREFIX}\n",
+            self.hold,
+            self.etcd.endpoints().join(", ")
+        );
+        self.nodes.push(Api::start_with(1, &extra));
+    }
+
+    /// Waits until every node's agent has reported itself alive (a rollout only moves the nodes it sees).
+    fn wait_alive(&self) {
+        let n = self.nodes.len();
+        let all = wait_until(WAIT, POLL, || self.status().nodes.iter().filter(|n| n.alive).count() == n);
+        assert!(all, "not every node is alive: {:#?}", self.status());
+    }
+
+    /// How many generations node `i`'s history holds with the source `fleet`.
+    fn fleet_applies(&self, i: usize) -> usize {
+        let page = self.nodes[i].get("/v1/history?limit=1000").json();
+        page["generations"].as_array().unwrap().iter().filter(|g| g["source"]["kind"] == "fleet").count()
     }
 
     fn kv(&self) -> EtcdKv {
@@ -93,6 +112,7 @@ impl Fleet {
 #[test]
 fn fleet_publish_converges_and_a_refused_generation_changes_nothing() {
     let fleet = Fleet::start(3, "300ms");
+    fleet.wait_alive();
     let g1 = fleet.publish(&generation(FLEET_ADDR, ""));
     let s = fleet.wait_rollout(g1, RolloutState::Done);
     assert_eq!((s.desired, s.stable), (Some(g1), Some(g1)), "{s:#?}");
@@ -136,6 +156,7 @@ fn fleet_publish_converges_and_a_refused_generation_changes_nothing() {
 #[test]
 fn fleet_health_hold_failure_on_node_2_rolls_back_nodes_1_and_2_and_leaves_node_3() {
     let fleet = Fleet::start(3, "2s");
+    fleet.wait_alive();
     let g1 = fleet.publish(&generation(FLEET_ADDR, ""));
     fleet.wait_rollout(g1, RolloutState::Done);
     let etag3 = fleet.nodes[2].etag();
@@ -165,4 +186,80 @@ fn fleet_health_hold_failure_on_node_2_rolls_back_nodes_1_and_2_and_leaves_node_
     assert_eq!(fleet.nodes[2].etag(), etag3, "node 3 untouched");
     assert_eq!(fleet.nodes[2].get("/v1/history").json()["total"], history3, "node 3 applied nothing");
     assert_eq!(fleet.answer(2), [FLEET_ADDR]);
+}
+
+/// kill -9 of the coordinating manager mid-rollout: the supervisor starts another manager, some coordinator (a
+/// successor, or the new manager) resumes at the cursor, the rollout completes, and no node applies twice.
+#[test]
+fn fleet_coordinator_killed_mid_rollout_is_resumed_without_applying_twice() {
+    let fleet = Fleet::start(3, "2s");
+    fleet.wait_alive();
+    let g1 = fleet.publish(&generation(FLEET_ADDR, ""));
+    fleet.wait_rollout(g1, RolloutState::Done);
+    let before: Vec<usize> = (0..3).map(|i| fleet.fleet_applies(i)).collect();
+    let g2 = fleet.publish(&generation("192.0.2.80", ""));
+    // Mid-rollout: the first node has applied it, the others have not finished.
+    let mut coordinator = None;
+    let mid = wait_until(WAIT, Duration::from_millis(50), || {
+        let s = fleet.status();
+        coordinator = s.coordinator.clone();
+        s.rollout.as_ref().is_some_and(|r| r.generation == g2 && r.state == RolloutState::Progressing && r.cursor >= 1)
+            && s.rollout.as_ref().is_some_and(|r| r.cursor < r.order.len())
+    });
+    assert!(mid, "the rollout was never caught mid-way: {:#?}", fleet.status());
+    let name = coordinator.expect("a coordinator holds the lock");
+    let index: usize = name.trim_start_matches(|c: char| !c.is_ascii_digit()).parse::<usize>().unwrap() - 1;
+    let killed = fleet.nodes[index].daemon.manager_pid().expect("the coordinator's manager");
+    let status = std::process::Command::new("kill").args(["-KILL", &killed.to_string()]).status().unwrap();
+    assert!(status.success());
+    let s = fleet.wait_rollout(g2, RolloutState::Done);
+    assert_eq!(s.stable, Some(g2), "{s:#?}");
+    // The new manager started from the fleet's layer it had saved, not from the bare local file.
+    let log = fleet.nodes[index].log();
+    assert!(log.contains("starting from fleet generation"), "{log}");
+    for i in 0..3 {
+        assert_eq!(fleet.answer(i), ["192.0.2.80"], "node {} runs generation {g2}", i + 1);
+        assert_eq!(fleet.fleet_applies(i), before[i] + 1, "node {} applied generation {g2} exactly once", i + 1);
+    }
+}
+
+/// kill -9 of a whole node (supervisor, manager, kresd) while it applies: once its `alive` lease expires the
+/// rollout halts and the node already moved is rolled back; the third node is never touched.
+#[test]
+fn fleet_node_killed_mid_apply_halts_and_rolls_back() {
+    let mut fleet = Fleet::start(3, "3s");
+    fleet.wait_alive();
+    let g1 = fleet.publish(&generation(FLEET_ADDR, ""));
+    fleet.wait_rollout(g1, RolloutState::Done);
+    let etag3 = fleet.nodes[2].etag();
+    let g2 = fleet.publish(&generation("192.0.2.81", ""));
+    let applying = wait_until(WAIT, Duration::from_millis(50), || {
+        fleet.status().nodes.iter().any(|n| n.name == "n2" && n.state == "applying")
+    });
+    assert!(applying, "node 2 never started applying: {:#?}", fleet.status());
+    let node2 = fleet.nodes.remove(1);
+    drop(node2); // SIGKILL to its supervisor; every child dies with it (PR_SET_PDEATHSIG)
+    let s = fleet.wait_rollout(g2, RolloutState::Halted);
+    let rollout = s.rollout.as_ref().unwrap();
+    assert_eq!(rollout.failed_node.as_deref(), Some("n2"), "{s:#?}");
+    assert_eq!(s.desired, Some(g1), "{s:#?}");
+    let back = wait_until(WAIT, POLL, || fleet.answer(0) == [FLEET_ADDR]);
+    assert!(back, "node 1 was not moved back to generation {g1}: {:#?}", fleet.status());
+    assert_eq!(fleet.nodes[1].etag(), etag3, "node 3 untouched");
+}
+
+/// A node that joins after a rollout converges to the fleet's stable generation.
+#[test]
+fn fleet_late_joiner_converges_to_stable() {
+    let mut fleet = Fleet::start(2, "300ms");
+    fleet.wait_alive();
+    let g1 = fleet.publish(&generation(FLEET_ADDR, ""));
+    fleet.wait_rollout(g1, RolloutState::Done);
+    fleet.add_node(3);
+    let joined = wait_until(WAIT, POLL, || fleet.answer(2) == [FLEET_ADDR]);
+    assert!(joined, "the late node did not converge: {:#?}\n{}", fleet.status(), fleet.nodes[2].log());
+    let s = fleet.status();
+    let n3 = s.nodes.iter().find(|n| n.name == "n3").expect("n3 in the status");
+    assert_eq!((n3.alive, n3.generation, n3.state.as_str()), (true, g1, "applied"), "{s:#?}");
+    assert_eq!(fleet.fleet_applies(2), 1);
 }
