@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 pub use decide::{NodeView, Plan, Policy, Snapshot, decide};
 
 use crate::keys::Keys;
-use crate::kv::{Compare, Kv, KvError, Op, Watch};
+use crate::kv::{Compare, KeyValue, Kv, KvError, Op, Read, Watch};
 use crate::model::{Rollout, RolloutState, parse_generation};
 
 /// How a coordinator candidate runs.
@@ -46,10 +46,18 @@ impl CoordinatorOptions {
 /// Reads everything [`decide`] needs. Returns the snapshot, `rollout`'s mod revision (0: absent) and the revision
 /// read at.
 pub async fn read_snapshot<K: Kv>(kv: &K, keys: &Keys) -> Result<(Snapshot, i64, i64), KvError> {
-    let nodes = kv.range(&keys.nodes()).await?;
-    let (desired, _) = kv.get(&keys.desired()).await?;
-    let (stable, _) = kv.get(&keys.stable()).await?;
-    let (rollout, revision) = kv.get(&keys.rollout()).await?;
+    // One transaction: every key as of one revision (a coordinator never combines a new rollout with old nodes).
+    let reads = vec![
+        Read::Prefix(keys.nodes()),
+        Read::Key(keys.desired()),
+        Read::Key(keys.stable()),
+        Read::Key(keys.rollout()),
+    ];
+    let (found, revision) = kv.read(reads).await?;
+    let [nodes, desired, stable, rollout]: [Vec<KeyValue>; 4] =
+        found.try_into().map_err(|_| KvError::Other("a read transaction answered the wrong number of reads".into()))?;
+    let first = |v: Vec<KeyValue>| v.into_iter().next();
+    let (desired, stable, rollout) = (first(desired), first(stable), first(rollout));
     let mut snap = Snapshot {
         desired: desired.and_then(|kv| parse_generation(&kv.value)),
         stable: stable.and_then(|kv| parse_generation(&kv.value)),
@@ -58,7 +66,7 @@ pub async fn read_snapshot<K: Kv>(kv: &K, keys: &Keys) -> Result<(Snapshot, i64,
     };
     let rollout_rev = rollout.as_ref().map_or(0, |kv| kv.mod_revision);
     snap.rollout = rollout.and_then(|kv| serde_json::from_slice::<Rollout>(&kv.value).ok());
-    for kv in &nodes.kvs {
+    for kv in &nodes {
         let Some((name, leaf)) = keys.node_key(&kv.key) else { continue };
         let view = snap.nodes.entry(name.to_string()).or_default();
         match leaf {
@@ -68,7 +76,7 @@ pub async fn read_snapshot<K: Kv>(kv: &K, keys: &Keys) -> Result<(Snapshot, i64,
             _ => {}
         }
     }
-    Ok((snap, rollout_rev, revision.max(nodes.revision)))
+    Ok((snap, rollout_rev, revision))
 }
 
 /// A coordinator candidate: campaigns for the lock, coordinates while it holds it, campaigns again when it loses

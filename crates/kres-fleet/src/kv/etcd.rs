@@ -17,7 +17,7 @@ use std::time::Duration;
 use etcd_client as ec;
 use tokio::sync::{Mutex, mpsc};
 
-use super::{Compare, Event, EventKind, KeyValue, Kv, KvError, Op, Range, Result, TxnOutcome, Watch};
+use super::{Compare, Event, EventKind, KeyValue, Kv, KvError, Op, Range, Read, Result, TxnOutcome, Watch};
 
 /// How [`EtcdKv`] reaches etcd.
 #[derive(Debug, Clone)]
@@ -248,6 +248,35 @@ impl Kv for EtcdKv {
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, i64)> {
         let resp = self.call(|mut c| async move { c.get(key, None).await }).await?;
         Ok((resp.kvs().first().map(kv_of), header_revision(resp.header())))
+    }
+
+    async fn read(&self, reads: Vec<Read>) -> Result<(Vec<Vec<KeyValue>>, i64)> {
+        let ops: Vec<ec::TxnOp> = reads
+            .iter()
+            .map(|r| match r {
+                Read::Key(k) => ec::TxnOp::get(k.as_str(), None),
+                Read::Prefix(p) => {
+                    assert!(!p.is_empty(), "EtcdKv::read needs non-empty prefixes");
+                    ec::TxnOp::get(p.as_str(), Some(ec::GetOptions::new().with_prefix()))
+                }
+            })
+            .collect();
+        let txn = ec::Txn::new().and_then(ops);
+        let resp = self
+            .call(|mut c| {
+                let txn = txn.clone();
+                async move { c.txn(txn).await }
+            })
+            .await?;
+        let found = resp
+            .op_responses()
+            .into_iter()
+            .map(|r| match r {
+                ec::TxnOpResponse::Get(g) => g.kvs().iter().map(kv_of).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        Ok((found, header_revision(resp.header())))
     }
 
     async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<TxnOutcome> {

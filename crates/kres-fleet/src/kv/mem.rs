@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Compare, Event, EventKind, KeyValue, Kv, KvError, Op, Range, Result, TxnOutcome, Watch};
+use super::{Compare, Event, EventKind, KeyValue, Kv, KvError, Op, Range, Read, Result, TxnOutcome, Watch};
 
 #[derive(Debug)]
 struct Watcher {
@@ -180,6 +180,23 @@ impl Kv for MemKv {
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, i64)> {
         let s = self.enter()?;
         Ok((s.kvs.get(key).cloned(), s.revision))
+    }
+
+    async fn read(&self, reads: Vec<Read>) -> Result<(Vec<Vec<KeyValue>>, i64)> {
+        let s = self.enter()?;
+        let found = reads
+            .iter()
+            .map(|r| match r {
+                Read::Key(k) => s.kvs.get(k).cloned().into_iter().collect(),
+                Read::Prefix(p) => s
+                    .kvs
+                    .range(p.clone()..)
+                    .take_while(|(k, _)| k.starts_with(p.as_str()))
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+            })
+            .collect();
+        Ok((found, s.revision))
     }
 
     async fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> Result<TxnOutcome> {

@@ -58,6 +58,15 @@ pub struct Range {
     pub revision: i64,
 }
 
+/// One read of [`Kv::read`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// One key.
+    Key(String),
+    /// Every key under a prefix.
+    Prefix(String),
+}
+
 /// A condition of a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Compare {
@@ -148,6 +157,9 @@ pub trait Kv: Clone + Send + Sync + 'static {
 
     /// One key (`None` when absent), with the store revision.
     fn get(&self, key: &str) -> impl Future<Output = Result<(Option<KeyValue>, i64)>> + Send;
+
+    /// Several reads at one revision (one transaction): the keys each read found, in order, and that revision.
+    fn read(&self, reads: Vec<Read>) -> impl Future<Output = Result<(Vec<Vec<KeyValue>>, i64)>> + Send;
 
     /// If every comparison holds, make the writes; all in one atomic step.
     fn txn(&self, compares: Vec<Compare>, ops: Vec<Op>) -> impl Future<Output = Result<TxnOutcome>> + Send;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use kres_fleet::kv::{Compare, EventKind, Kv, KvError, Op};
+use kres_fleet::kv::{Compare, EventKind, Kv, KvError, Op, Read};
 
 /// Compare-and-swap on absence, mod revision and value; prefix ranges; a watch from a past revision.
 pub async fn check<K: Kv>(kv: K, prefix: &str) {
@@ -41,6 +41,17 @@ pub async fn check<K: Kv>(kv: K, prefix: &str) {
     let keys: Vec<&str> = range.kvs.iter().map(|k| k.key.as_str()).collect();
     assert_eq!(keys, [outside.as_str(), a.as_str(), b.as_str()]);
     assert!(range.revision >= swap.revision);
+
+    // Several reads in one transaction, at one revision.
+    let (found, rev) = kv
+        .read(vec![Read::Prefix(prefix.to_string()), Read::Key(a.clone()), Read::Key(format!("{prefix}none"))])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 3);
+    assert_eq!(found[0].len(), 3);
+    assert_eq!(found[1].iter().map(|k| k.value.as_slice()).collect::<Vec<_>>(), [b"3"]);
+    assert!(found[2].is_empty());
+    assert_eq!(rev, range.revision);
 
     // A watch from a past revision replays what happened since, then follows live changes.
     let mut watch = kv.watch(prefix, swap.revision).await.unwrap();
