@@ -263,3 +263,69 @@ fn fleet_late_joiner_converges_to_stable() {
     assert_eq!((n3.alive, n3.generation, n3.state.as_str()), (true, g1, "applied"), "{s:#?}");
     assert_eq!(fleet.fleet_applies(2), 1);
 }
+
+/// The rollout time of real nodes against their single-node apply time (`bench/fleet.sh`; not run by CI: it takes
+/// a minute and only prints). Five nodes, one worker each, a 1 s hold: each node's own apply (policy-loader, probed
+/// canary, rolling restart, hold) is the `duration_ms` its history records; the coordinator's overhead is what the
+/// rollout took beyond the sum of those, per node.
+#[test]
+#[ignore = "a benchmark: bench/fleet.sh runs it"]
+fn fleet_bench_rollout_time_against_single_node_applies() {
+    let nodes: usize = std::env::var("KRES_BENCH_FLEET_NODES").ok().and_then(|n| n.parse().ok()).unwrap_or(5);
+    let rounds: usize = std::env::var("KRES_BENCH_ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(3);
+    let fleet = Fleet::start(nodes, "1s");
+    fleet.wait_alive();
+    let g = fleet.publish(&generation(FLEET_ADDR, ""));
+    fleet.wait_rollout(g, RolloutState::Done);
+    // The single-node apply time: the same kind of change through the API of a standalone node with the same hold
+    // (a round trip, as an operator sees it: pipeline, hold, history).
+    let single = Api::start(1);
+    assert_eq!(single.put_json("/v1/config/management/health-hold", "\"1s\"").status, 200);
+    let mut single_ms = Vec::new();
+    for round in 0..rounds {
+        let script = format!(
+            "{{\"script\": \"policy.add(policy.suffix(policy.ANSWER({{[kres.type.A] = {{rdata = \
+             kres.str2ip('192.0.2.{}'), ttl = 300}}}}), {{todname('{FLEET_NAME}.')}}))\"}}",
+            150 + round
+        );
+        let started = std::time::Instant::now();
+        let r = single.put_json("/v1/config/lua", &script);
+        assert_eq!(r.status, 200, "{}", r.body);
+        single_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let single_apply = single_ms.iter().sum::<f64>() / single_ms.len() as f64;
+    println!("fleet bench: single-node apply (API round trip, 1 s hold) {single_ms:.0?} ms, mean {single_apply:.0} ms");
+    for round in 0..rounds {
+        let addr = format!("192.0.2.{}", 100 + round);
+        let started = std::time::Instant::now();
+        let g = fleet.publish(&generation(&addr, ""));
+        let mut done = None;
+        let finished = wait_until(WAIT, Duration::from_millis(10), || {
+            let s = fleet.status();
+            let ok = s.rollout.as_ref().is_some_and(|r| r.generation == g && r.state == RolloutState::Done);
+            if ok {
+                done = Some(started.elapsed());
+            }
+            ok
+        });
+        assert!(finished, "rollout {g} did not finish: {:#?}", fleet.status());
+        let total = done.unwrap();
+        let applies: Vec<u64> = (0..nodes)
+            .map(|i| {
+                let page = fleet.nodes[i].get("/v1/history").json();
+                page["generations"][0]["duration_ms"].as_u64().unwrap()
+            })
+            .collect();
+        let sum: u64 = applies.iter().sum();
+        let total_ms = total.as_secs_f64() * 1000.0;
+        let bound = 1.1 * nodes as f64 * single_apply;
+        println!(
+            "fleet rollout round {round}: {nodes} nodes in {total_ms:.0} ms; bound 1.1 x nodes x single apply = \
+             {bound:.0} ms: {}; overhead per node over the single-node apply {:.1} ms; over the nodes' own recorded \
+             apply durations {applies:?} (sum {sum} ms) {:.1} ms",
+            if total_ms <= bound { "met" } else { "NOT met" },
+            (total_ms - nodes as f64 * single_apply) / nodes as f64,
+            (total_ms - sum as f64) / nodes as f64,
+        );
+    }
+}
