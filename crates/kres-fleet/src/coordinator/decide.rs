@@ -148,7 +148,15 @@ fn progress(keys: &Keys, snap: &Snapshot, r: &Rollout, step_expired: bool) -> Pl
     }
     if step.iter().all(|n| snap.nodes.get(n).unwrap_or(&empty).runs(gen_)) {
         let next = Rollout { cursor: r.cursor + step.len(), ..r.clone() };
-        return Plan::set_rollout(keys, Vec::new(), next, format!("{} run generation {gen_}", step.join(", ")));
+        // The next step's targets go in the same transaction: one round trip less per step.
+        let targets: Vec<Op> = next
+            .step()
+            .iter()
+            .filter(|n| snap.nodes.get(*n).unwrap_or(&empty).target != Some(gen_))
+            .map(|n| Op::put(keys.target(n), gen_.to_string()))
+            .collect();
+        let why = format!("{} run generation {gen_}", step.join(", "));
+        return Plan::set_rollout(keys, targets, next, why);
     }
     if step_expired {
         let slow = step.iter().find(|n| !snap.nodes.get(*n).unwrap_or(&empty).runs(gen_)).expect("one is not done");

@@ -524,3 +524,41 @@ async fn etcd_tls_with_client_certificates() {
     assert!(with(Some((stranger_cert, stranger_key))).get("/tls/a").await.is_err(), "a certificate of another CA");
     assert!(client(etcd.endpoints()).get("/tls/a").await.is_err(), "plain HTTP");
 }
+
+/// The coordinator's overhead on real etcd: eight nodes one by one with a fixed 250 ms apply (fake appliers, no
+/// kresd). Prints the rollout time against nodes x apply (docs/fleet.md records it); asserts only the outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_rollout_overhead_per_node() {
+    use kres_fleet::model::RolloutState;
+    const NODES: usize = 8;
+    const APPLY: Duration = Duration::from_millis(250);
+    let etcd = cluster();
+    let fleet = EtcdFleet::start(&etcd, NODES, APPLY);
+    fleet.ready().await;
+    let start = std::time::Instant::now();
+    let g = kres_fleet::admin::publish(&fleet.admin, &fleet.keys, b"workers: 2\n").await.unwrap();
+    let mut done = None;
+    for _ in 0..1500 {
+        let s = kres_fleet::admin::status(&fleet.admin, &fleet.keys).await.unwrap();
+        if s.rollout.as_ref().is_some_and(|r| r.generation == g && r.state == RolloutState::Done) {
+            done = Some((start.elapsed(), s));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (took, s) = done.expect("the rollout finished within 30 s");
+    assert!(s.nodes.iter().all(|n| n.generation == g));
+    for n in 1..=NODES {
+        assert_eq!(fleet.calls(n), [g], "n{n} applied once");
+    }
+    let floor = APPLY * NODES as u32;
+    let overhead = took.saturating_sub(floor) / NODES as u32;
+    eprintln!(
+        "fleet on real etcd: {NODES} nodes one by one, apply {APPLY:?} each: rollout {:.3} s, nodes x apply {:.3} s, \
+         overhead {:.1} ms per node (publish, coordinator reactions, agents' status writes, 20 ms polling)",
+        took.as_secs_f64(),
+        floor.as_secs_f64(),
+        overhead.as_secs_f64() * 1000.0
+    );
+    fleet.stop().await;
+}
