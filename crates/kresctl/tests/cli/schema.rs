@@ -4,7 +4,7 @@ use kres_test_support::TempDir;
 
 use crate::support::kresctl;
 
-mod reference;
+pub(crate) mod reference;
 
 #[test]
 fn schema_is_json_with_schema_keyword_indented_by_4() {
