@@ -204,10 +204,7 @@ fn is_prefix(pattern: &[&str], path: &[&str]) -> bool {
 /// The rule of `pointer` itself: the longest matching prefix.
 pub fn rule_of(pointer: &str) -> Option<&'static Rule> {
     let path = tokens(pointer);
-    RULES
-        .iter()
-        .filter(|r| is_prefix(&tokens(r.path), &path))
-        .max_by_key(|r| tokens(r.path).len())
+    RULES.iter().filter(|r| is_prefix(&tokens(r.path), &path)).max_by_key(|r| tokens(r.path).len())
 }
 
 /// The rules a change at `pointer` may involve: its own, and every rule below it.
@@ -409,9 +406,7 @@ mod tests {
         let workers = |n: u32, defer: bool| json!({"workers": n, "defer": {"enable": defer}});
         assert_eq!(impacts(workers(1, false), workers(2, false)), [s("/workers", Live)]);
         assert_eq!(impacts(workers(1, true), workers(2, true)), [s("/workers", Restart)], "defer is on by default");
-        let graphite = |enable: bool, prefix: &str| {
-            json!({"monitoring": {"graphite": {"enable": enable, "host": "127.0.0.1", "prefix": prefix}}})
-        };
+        let graphite = |enable: bool, prefix: &str| json!({"monitoring": {"graphite": {"enable": enable, "host": "127.0.0.1", "prefix": prefix}}});
         assert_eq!(
             impacts(graphite(false, "a"), graphite(true, "a")),
             [s("/monitoring/graphite/enable", Live)],
@@ -430,7 +425,10 @@ mod tests {
         assert_eq!(impacts(json!({}), rpz(true)), [s("/local-data/rpz", Rules)]);
         let c = changes(&config(json!({})), &config(json!({"management": {"unix-socket": "/x.sock"}})));
         assert_eq!(c.len(), 1);
-        assert_eq!((c[0].path.as_str(), c[0].impact, c[0].rule.path), ("/management/unix-socket", Immutable, "/management"));
+        assert_eq!(
+            (c[0].path.as_str(), c[0].impact, c[0].rule.path),
+            ("/management/unix-socket", Immutable, "/management")
+        );
         assert_eq!(overall(&c), Some(Immutable));
         assert_eq!(overall(&[]), None);
     }

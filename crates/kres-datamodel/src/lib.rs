@@ -20,8 +20,8 @@ pub mod node;
 pub mod parse;
 pub mod path;
 pub mod types;
-
 pub mod yaml;
+
 pub use config::KresConfig;
 pub use error::{ConfigError, ValidationError, ValidationErrors};
 pub use load::{json_schema, load_files, read_files, resolve_root, validate};

@@ -210,7 +210,11 @@ pub enum Command {
     },
     /// Apply fleet generation `generation`: the local files with `document` (the published bytes) merged over
     /// them; `None`: the local files alone.
-    Fleet { generation: u64, document: Option<Vec<u8>>, reply: oneshot::Sender<ApplyResult> },
+    Fleet {
+        generation: u64,
+        document: Option<Vec<u8>>,
+        reply: oneshot::Sender<ApplyResult>,
+    },
     /// Stop the resolver.
     Stop,
 }
