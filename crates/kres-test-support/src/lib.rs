@@ -35,6 +35,7 @@ mod process;
 mod procfs;
 mod proxy;
 mod tempdir;
+pub mod tls;
 mod tmpfs;
 
 pub use dig::{DigAnswer, Record, kdig, try_kdig};
@@ -47,6 +48,7 @@ pub use process::{ChildGuard, wait_for, wait_until};
 pub use procfs::{alive, children_named, fd_count, kresd_in};
 pub use proxy::TcpProxy;
 pub use tempdir::TempDir;
+pub use tls::TestCa;
 pub use tmpfs::Tmpfs;
 
 use std::path::Path;

@@ -477,28 +477,15 @@ async fn etcd_partitioned_coordinator_is_replaced() {
 async fn etcd_tls_with_client_certificates() {
     use kres_fleet::kv::EtcdTls;
     use kres_test_support::TempDir;
+    use kres_test_support::TestCa;
     use kres_test_support::etcd::EtcdTlsFiles;
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair};
     require_sid_root();
     let dir = TempDir::new("etcd-tls");
-    let ca = |name: &str| {
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(rcgen::DnType::CommonName, name);
-        CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap()
-    };
-    let issue = |issuer: &CertifiedIssuer<'static, KeyPair>, names: &[&str], client: bool| {
-        let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        p.extended_key_usages =
-            vec![if client { ExtendedKeyUsagePurpose::ClientAuth } else { ExtendedKeyUsagePurpose::ServerAuth }];
-        let key = KeyPair::generate().unwrap();
-        (p.signed_by(&key, issuer).unwrap().pem(), key.serialize_pem())
-    };
-    let good = ca("fleet CA");
-    let other = ca("another CA");
-    let (server_cert, server_key) = issue(&good, &["127.0.0.1", "localhost"], false);
-    let (client_cert, client_key) = issue(&good, &["node1"], true);
-    let (stranger_cert, stranger_key) = issue(&other, &["node9"], true);
+    let good = TestCa::new("fleet CA");
+    let other = TestCa::new("another CA");
+    let (server_cert, server_key) = good.issue_pem("server", &["127.0.0.1", "localhost"], false);
+    let (client_cert, client_key) = good.issue_pem("node1", &["node1"], true);
+    let (stranger_cert, stranger_key) = other.issue_pem("node9", &["node9"], true);
     let files = EtcdTlsFiles {
         ca: dir.write("ca.pem", good.pem()),
         server_cert: dir.write("server.pem", &server_cert),

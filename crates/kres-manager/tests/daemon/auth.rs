@@ -2,13 +2,12 @@
 //! with rcgen for each test), bearer tokens with scopes, mutual TLS, a token rotated and a certificate renewed
 //! while it runs, and the unix socket's peer-credential check. The client is curl (in the sid root).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use argon2::PasswordHasher;
 use kres_test_support::{TempDir, free_port, wait_until};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 
 use crate::fixture::{BIN, Daemon, test_config};
 
@@ -29,39 +28,7 @@ fn cheap_hash_salted(secret: &str, salt: &[u8]) -> String {
 }
 
 /// A CA that signs server and client certificates.
-struct Ca {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        Ca { issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap() }
-    }
-
-    /// Writes the CA certificate to `dir/<file>`.
-    fn write(&self, dir: &Path, file: &str) -> PathBuf {
-        let path = dir.join(file);
-        std::fs::write(&path, self.issuer.pem()).unwrap();
-        path
-    }
-
-    /// A certificate for `names` (server or client), written as `dir/<stem>.pem` and `dir/<stem>.key`.
-    fn issue(&self, dir: &Path, stem: &str, names: &[&str], client: bool) -> (PathBuf, PathBuf) {
-        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, stem);
-        params.extended_key_usages =
-            vec![if client { ExtendedKeyUsagePurpose::ClientAuth } else { ExtendedKeyUsagePurpose::ServerAuth }];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let (cert_path, key_path) = (dir.join(format!("{stem}.pem")), dir.join(format!("{stem}.key")));
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
-        (cert_path, key_path)
-    }
-}
+type Ca = kres_test_support::TestCa;
 
 /// Replaces a file atomically (as certbot's renewal does).
 fn replace(from: &Path, to: &Path) {

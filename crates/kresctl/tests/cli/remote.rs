@@ -3,13 +3,12 @@
 //! each failure (certificate not trusted, name mismatch, client certificate missing or refused, 401, 403).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use kres_test_support::daemon::test_config;
 use kres_test_support::{TempDir, free_port, wait_until};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 
 use crate::daemon::{Daemon, knot_resolver_bin};
 use crate::support::Run;
@@ -18,38 +17,7 @@ const ADMIN: &str = "kresctl-admin-secret-0123456789";
 const READER: &str = "kresctl-reader-secret-0123456789";
 
 /// A CA that signs server and client certificates.
-struct Ca {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        Ca { issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap() }
-    }
-
-    fn write(&self, dir: &Path, file: &str) -> PathBuf {
-        let path = dir.join(file);
-        std::fs::write(&path, self.issuer.pem()).unwrap();
-        path
-    }
-
-    /// A certificate for `names`, written as `dir/<stem>.pem` and `dir/<stem>.key`.
-    fn issue(&self, dir: &Path, stem: &str, names: &[&str], client: bool) -> (PathBuf, PathBuf) {
-        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, stem);
-        params.extended_key_usages =
-            vec![if client { ExtendedKeyUsagePurpose::ClientAuth } else { ExtendedKeyUsagePurpose::ServerAuth }];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let (cert_path, key_path) = (dir.join(format!("{stem}.pem")), dir.join(format!("{stem}.key")));
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
-        (cert_path, key_path)
-    }
-}
+type Ca = kres_test_support::TestCa;
 
 /// `kresctl ARGS` with `env` set (and `KRES_API_TOKEN` unset unless given) and `stdin` as its input.
 fn run(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Run {
