@@ -297,6 +297,31 @@ fn walk(schema: &mut Value, path: &mut String) {
     }
 }
 
+/// Every property of a JSON Schema node with its path below `path` (`*` for list items and map values), in schema
+/// order, variants (`anyOf`, `oneOf`, `allOf`) included: what the tests walk to check every field.
+pub fn schema_properties(schema: &Value, path: &str) -> Vec<(String, Value)> {
+    fn walk(schema: &Value, path: &str, out: &mut Vec<(String, Value)>) {
+        for key in ["anyOf", "oneOf", "allOf"] {
+            for variant in schema.get(key).and_then(Value::as_array).into_iter().flatten() {
+                walk(variant, path, out);
+            }
+        }
+        for (name, property) in schema.get("properties").and_then(Value::as_object).into_iter().flatten() {
+            let p = format!("{path}/{name}");
+            out.push((p.clone(), property.clone()));
+            walk(property, &p, out);
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(sub) = schema.get(key).filter(|s| s.is_object()) {
+                walk(sub, &format!("{path}/*"), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(schema, path, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -305,34 +330,14 @@ mod tests {
     use crate::node::Node;
     use crate::validate;
 
-    /// Every property path of the schema (`*` for list items and map values).
-    fn properties(schema: &Value, path: &str, out: &mut Vec<(String, Value)>) {
-        for key in ["anyOf", "oneOf", "allOf"] {
-            for variant in schema.get(key).and_then(Value::as_array).into_iter().flatten() {
-                properties(variant, path, out);
-            }
-        }
-        for (name, property) in schema.get("properties").and_then(Value::as_object).into_iter().flatten() {
-            let p = format!("{path}/{name}");
-            out.push((p.clone(), property.clone()));
-            properties(property, &p, out);
-        }
-        for key in ["items", "additionalProperties"] {
-            if let Some(sub) = schema.get(key).filter(|s| s.is_object()) {
-                properties(sub, &format!("{path}/*"), out);
-            }
-        }
-    }
-
-    fn schema_properties() -> Vec<(String, Value)> {
-        let mut out = Vec::new();
-        properties(&crate::json_schema(), "", &mut out);
-        out
+    /// Every property of our schema with its path.
+    fn all_properties() -> Vec<(String, Value)> {
+        schema_properties(&crate::json_schema(), "")
     }
 
     #[test]
     fn every_property_carries_its_impact() {
-        let props = schema_properties();
+        let props = all_properties();
         assert!(props.len() > 150, "only {} properties found", props.len());
         let mut missing = Vec::new();
         for (path, schema) in &props {
@@ -349,7 +354,7 @@ mod tests {
 
     #[test]
     fn every_rule_names_a_property_once() {
-        let props = schema_properties();
+        let props = all_properties();
         for (i, rule) in RULES.iter().enumerate() {
             assert!(
                 props.iter().any(|(p, _)| p == rule.path),

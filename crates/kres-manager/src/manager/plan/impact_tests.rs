@@ -304,21 +304,7 @@ fn observed(result: &Result<super::Plan, ApplyError>) -> Option<Impact> {
 }
 
 fn properties(schema: &Value, path: &str, out: &mut Vec<(String, Value)>) {
-    for key in ["anyOf", "oneOf", "allOf"] {
-        for variant in schema.get(key).and_then(Value::as_array).into_iter().flatten() {
-            properties(variant, path, out);
-        }
-    }
-    for (name, property) in schema.get("properties").and_then(Value::as_object).into_iter().flatten() {
-        let p = format!("{path}/{name}");
-        out.push((p.clone(), property.clone()));
-        properties(property, &p, out);
-    }
-    for key in ["items", "additionalProperties"] {
-        if let Some(sub) = schema.get(key).filter(|s| s.is_object()) {
-            properties(sub, &format!("{path}/*"), out);
-        }
-    }
+    out.extend(kres_datamodel::impact::schema_properties(schema, path));
 }
 
 /// What the changes of every property did, from one base configuration.
