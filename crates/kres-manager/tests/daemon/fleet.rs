@@ -264,6 +264,68 @@ fn fleet_late_joiner_converges_to_stable() {
     assert_eq!(fleet.fleet_applies(2), 1);
 }
 
+/// kill -9 of the etcd leader mid-rollout: etcd elects another, the managers' clients move to a live member, and the
+/// rollout completes with every node applying once.
+#[test]
+fn fleet_etcd_leader_killed_mid_rollout_completes() {
+    let mut fleet = Fleet::start(3, "1s");
+    fleet.wait_alive();
+    let g1 = fleet.publish(&generation(FLEET_ADDR, ""));
+    fleet.wait_rollout(g1, RolloutState::Done);
+    let before: Vec<usize> = (0..3).map(|i| fleet.fleet_applies(i)).collect();
+    let g2 = fleet.publish(&generation("192.0.2.82", ""));
+    let started = wait_until(WAIT, Duration::from_millis(50), || {
+        fleet.status().nodes.iter().any(|n| n.name == "n1" && n.state == "applying")
+    });
+    assert!(started, "the rollout did not start: {:#?}", fleet.status());
+    let leader = fleet.etcd.wait_leader().expect("an etcd leader");
+    fleet.etcd.kill(leader);
+    let s = fleet.wait_rollout(g2, RolloutState::Done);
+    assert_eq!(s.stable, Some(g2), "{s:#?}");
+    for (i, before) in before.into_iter().enumerate() {
+        assert_eq!(fleet.answer(i), ["192.0.2.82"], "node {} runs generation {g2}", i + 1);
+        assert_eq!(fleet.fleet_applies(i), before + 1, "node {} applied generation {g2} once", i + 1);
+    }
+}
+
+/// Two of the three etcd members killed mid-rollout: no quorum, so nothing moves, and every node keeps answering
+/// with what it runs; when the members return, the rollout resumes and completes.
+#[test]
+fn fleet_quorum_lost_nodes_keep_serving_and_the_rollout_resumes() {
+    let mut fleet = Fleet::start(3, "1s");
+    fleet.wait_alive();
+    let g1 = fleet.publish(&generation(FLEET_ADDR, ""));
+    fleet.wait_rollout(g1, RolloutState::Done);
+    let g2 = fleet.publish(&generation("192.0.2.83", ""));
+    let first_done = wait_until(WAIT, Duration::from_millis(50), || {
+        fleet.status().nodes.iter().any(|n| n.name == "n1" && n.generation == g2 && n.state == "applied")
+    });
+    assert!(first_done, "node 1 did not apply {g2}: {:#?}", fleet.status());
+    let (a, b) = match fleet.etcd.wait_leader() {
+        Some(0) => (1, 2),
+        Some(1) => (0, 2),
+        _ => (0, 1),
+    };
+    fleet.etcd.kill(a);
+    fleet.etcd.kill(b);
+    // Without quorum for a while (longer than the nodes' alive TTL): every node keeps serving what it runs.
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(fleet.answer(0), ["192.0.2.83"], "node 1 keeps generation {g2}");
+    for i in 1..3 {
+        let answer = fleet.answer(i);
+        assert!(answer == [FLEET_ADDR] || answer == ["192.0.2.83"], "node {} stopped serving: {answer:?}", i + 1);
+        assert!(fleet.nodes[i].daemon.answers(), "node {} lost its local data", i + 1);
+    }
+    fleet.etcd.restart(a).unwrap();
+    fleet.etcd.restart(b).unwrap();
+    fleet.etcd.wait_healthy().unwrap();
+    let s = fleet.wait_rollout(g2, RolloutState::Done);
+    assert_eq!(s.stable, Some(g2), "{s:#?}");
+    for i in 0..3 {
+        assert_eq!(fleet.answer(i), ["192.0.2.83"], "node {} runs generation {g2}", i + 1);
+    }
+}
+
 /// The rollout time of real nodes against their single-node apply time (`bench/fleet.sh`; not run by CI: it takes
 /// a minute and only prints). Five nodes, one worker each, a 1 s hold: each node's own apply (policy-loader, probed
 /// canary, rolling restart, hold) is the `duration_ms` its history records; the coordinator's overhead is what the
