@@ -1,6 +1,7 @@
-//! `kresctl fleet` against a real 3-member etcd cluster (one test at a time: nextest group `etcd`). The nodes are
-//! fleet agents and coordinator candidates running in this test process with fake appliers (no kresd): what is
-//! checked is kresctl's side, publishing and following a rollout, and reaching etcd over TLS.
+//! `kresctl fleet` against a real 3-member etcd cluster (one test at a time: nextest group `etcd`). Most nodes here
+//! are fleet agents and coordinator candidates running in this test process with fake appliers (no kresd): what is
+//! checked is kresctl's side, publishing and following a rollout, and reaching etcd over TLS;
+//! `fleet_publish_and_watch_real_managers` runs three real managers with kresd.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -240,4 +241,82 @@ fn fleet_over_tls_from_the_config_file() {
     // Without the TLS settings the same cluster refuses.
     let eps = etcd.endpoints().join(",");
     kresctl(["fleet", "--etcd", &eps, "status"]).failure(1);
+}
+
+/// The same with real nodes: three `knot-resolver` managers, each with a kresd worker on its own port and
+/// `/fleet` in its local file. `publish` then `status --watch` shows the generation reaching n1, n2, n3 in turn;
+/// a generation whose workers stop answering during the health hold on n2 only is halted at n2 and rolled back
+/// (n1 moved back), as the watch shows, and every node answers the first generation's data again.
+#[test]
+fn fleet_publish_and_watch_real_managers() {
+    use crate::daemon::{Daemon, knot_resolver_bin};
+    let etcd = cluster();
+    let eps = etcd.endpoints().join(",");
+    let prefix = "/t-real";
+    let nodes: Vec<Daemon> = (1..=3)
+        .map(|i| {
+            let extra = format!(
+                "fleet:\n  enable: true\n  name: n{i}\n  health-hold: 1500ms\n  etcd:\n    endpoints: [{}]\n    \
+                 prefix: {prefix}\n",
+                etcd.endpoints().join(", ")
+            );
+            Daemon::builder(knot_resolver_bin()).tag("kresctl-fleet").extra(&extra).start()
+        })
+        .collect();
+    let alive = kres_test_support::wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        status_json(&eps, prefix)["nodes"]
+            .as_array()
+            .is_some_and(|n| n.iter().filter(|n| n["alive"] == true).count() == 3)
+    });
+    assert!(alive, "three nodes alive: {}", status_json(&eps, prefix));
+    let dir = TempDir::new("fleet-real");
+    let answer = |addr: &str| {
+        format!(
+            "lua:\n  script: |\n    policy.add(policy.suffix(policy.ANSWER({{[kres.type.A] = {{rdata = \
+             kres.str2ip('{addr}'), ttl = 300}}}}), {{todname('fleet.example.')}}))\n"
+        )
+    };
+    let g1 = dir.write("g1.yaml", answer("192.0.2.91"));
+    let run = kresctl(["fleet", "--etcd", &eps, "--prefix", prefix, "publish", g1.to_str().unwrap()]).success();
+    assert_eq!(run.stdout.trim(), "1", "publish prints the generation: {}", run.stdout);
+    let watch = kresctl(["fleet", "--etcd", &eps, "--prefix", prefix, "status", "--watch", "--json"]).success();
+    let states: Vec<Value> = watch.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(states.last().unwrap()["rollout"]["state"], "done", "{}", watch.stdout);
+    let mut order = Vec::new();
+    for s in &states {
+        for n in s["nodes"].as_array().unwrap() {
+            let name = n["name"].as_str().unwrap().to_string();
+            if n["generation"] == 1 && !order.contains(&name) {
+                order.push(name);
+            }
+        }
+    }
+    assert_eq!(order, ["n1", "n2", "n3"], "node by node:\n{}", watch.stdout);
+    let served = |node: &Daemon| {
+        kres_test_support::try_kdig("127.0.0.1", node.port, "fleet.example", "A", &["+timeout=2", "+retry=1"])
+            .map(|a| a.addresses().iter().map(|a| a.to_string()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    assert!(nodes.iter().all(|n| served(n) == ["192.0.2.91"]), "every node serves generation 1");
+
+    // Generation 2 makes the workers of a node that has the file `fail-hold` in its rundir drop every query a
+    // moment after they start: only n2's health hold fails.
+    std::fs::write(nodes[1].rundir().join("fail-hold"), "").unwrap();
+    let g2 = dir.write(
+        "g2.yaml",
+        answer("192.0.2.92")
+            + "    event.after(400, function() if io.open('fail-hold') then policy.add(policy.all(policy.DROP)) end end)\n",
+    );
+    kresctl(["fleet", "--etcd", &eps, "--prefix", prefix, "publish", g2.to_str().unwrap()]).success();
+    let watch = kresctl(["fleet", "--etcd", &eps, "--prefix", prefix, "status", "--watch"]).success();
+    let text = watch.stdout;
+    assert!(text.contains("halted") || text.contains("rolling-back"), "the watch shows the halt:\n{text}");
+    assert!(text.contains("n2"), "{text}");
+    let last = status_json(&eps, prefix);
+    assert_eq!(last["rollout"]["failed-node"], "n2", "{last}");
+    assert_eq!(last["desired"], 1, "desired set back: {last}");
+    let back = kres_test_support::wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
+        nodes.iter().all(|n| served(n) == ["192.0.2.91"])
+    });
+    assert!(back, "every node serves generation 1 again: {}", status_json(&eps, prefix));
 }
