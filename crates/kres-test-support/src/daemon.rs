@@ -127,6 +127,25 @@ impl Daemon {
         Daemon { dir, port, process }
     }
 
+    /// Starts `bin` in `dir` on [`test_config`] with the management API on TCP 127.0.0.1:`api` instead of the unix
+    /// socket and `management` (YAML lines indented by two spaces) added to `/management`; waits until it answers
+    /// DNS.
+    pub fn start_with_tcp_api(bin: &Path, dir: TempDir, api: u16, management: &str) -> Daemon {
+        require_sid_root();
+        fs::create_dir_all(dir.join("run")).unwrap();
+        fs::create_dir_all(dir.join("cache")).unwrap();
+        let port = free_port();
+        let config = test_config(dir.path(), port, 1, "").replace(
+            &format!("  unix-socket: {}/run/kres-api.sock\n", dir.path().display()),
+            &format!("  interface: 127.0.0.1@{api}\n{management}"),
+        );
+        assert!(config.contains("  interface: 127.0.0.1@"), "the management block changed:\n{config}");
+        fs::write(dir.join("config.yaml"), config).unwrap();
+        let mut daemon = Daemon::spawn_in(bin, dir, port);
+        daemon.wait_answering(START_TIMEOUT);
+        daemon
+    }
+
     pub fn config_file(&self) -> PathBuf {
         self.dir.join("config.yaml")
     }

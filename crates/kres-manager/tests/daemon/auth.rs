@@ -39,20 +39,8 @@ fn replace(from: &Path, to: &Path) {
 
 /// A daemon whose API listens on TCP 127.0.0.1:`api` with `management` (YAML lines indented by two spaces)
 /// instead of the unix socket; waits until it answers DNS.
-fn tcp_daemon(tag: &str, dir: TempDir, api: u16, management: &str) -> Daemon {
-    kres_test_support::require_sid_root();
-    std::fs::create_dir_all(dir.join("run")).unwrap();
-    std::fs::create_dir_all(dir.join("cache")).unwrap();
-    let port = free_port();
-    let config = test_config(dir.path(), port, 1, "").replace(
-        &format!("  unix-socket: {}/run/kres-api.sock\n", dir.path().display()),
-        &format!("  interface: 127.0.0.1@{api}\n{management}"),
-    );
-    assert!(config.contains("interface: 127.0.0.1@"), "{tag}: the management block changed:\n{config}");
-    std::fs::write(dir.join("config.yaml"), config).unwrap();
-    let mut daemon = Daemon::spawn_in(Path::new(BIN), dir, port);
-    daemon.wait_answering(Duration::from_secs(60));
-    daemon
+fn tcp_daemon(_tag: &str, dir: TempDir, api: u16, management: &str) -> Daemon {
+    Daemon::start_with_tcp_api(Path::new(BIN), dir, api, management)
 }
 
 /// What curl got: its exit code, the status (0 without an answer), the response head and body.

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use kres_test_support::daemon::test_config;
 use kres_test_support::{TempDir, free_port, wait_until};
 
 use crate::daemon::{Daemon, knot_resolver_bin};
@@ -37,19 +36,7 @@ fn run(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Run {
 /// A daemon whose API listens on TLS at 127.0.0.1:`api` with `management` (YAML lines indented by two spaces)
 /// added to its /management; waits until it answers DNS.
 fn tls_daemon(dir: TempDir, api: u16, management: &str) -> Daemon {
-    kres_test_support::require_sid_root();
-    std::fs::create_dir_all(dir.join("run")).unwrap();
-    std::fs::create_dir_all(dir.join("cache")).unwrap();
-    let port = free_port();
-    let config = test_config(dir.path(), port, 1, "").replace(
-        &format!("  unix-socket: {}/run/kres-api.sock\n", dir.path().display()),
-        &format!("  interface: 127.0.0.1@{api}\n{management}"),
-    );
-    assert!(config.contains("  interface: 127.0.0.1@"), "{config}");
-    std::fs::write(dir.join("config.yaml"), config).unwrap();
-    let mut daemon = Daemon::spawn_in(&knot_resolver_bin(), dir, port);
-    daemon.wait_answering(Duration::from_secs(60));
-    daemon
+    Daemon::start_with_tcp_api(&knot_resolver_bin(), dir, api, management)
 }
 
 /// `hash-token` makes the hash the manager checks; tokens from each source; every failure explained.
