@@ -103,6 +103,7 @@ inner() {
     local api_ours api_ref
     api_ours="$(free_port)" api_ref="$(free_port)"
     config ours "$(free_port)" "  interface: 127.0.0.1@$api_ours
+  state-dir: $OUT/ours/state
   tls: {cert-file: $pki/server.pem, key-file: $pki/server.key}
   tokens:
     - {name: bench, scope: read, hash: '$hash'}" >"$OUT/ours/config.yaml"

@@ -76,6 +76,7 @@ rundir: $OUT/run
 workers: 2
 management:
   unix-socket: $OUT/run/kres-api.sock
+  state-dir: $OUT/state
 network:
   listen:
     - interface: 127.0.0.1@$port

@@ -170,7 +170,7 @@ def main():
     open(f"{d}/config.yaml", "w").write(f"""rundir: {d}/run
 workers: 2
 cache: {{storage: {d}/cache, size-max: 10M}}
-management: {{unix-socket: {d}/run/api.sock}}
+management: {{unix-socket: {d}/run/api.sock, state-dir: {d}/state}}
 network:
   listen:
     - interface: 127.0.0.1@{port}

@@ -43,7 +43,7 @@ const DEV_DEBUG_CONFIG: &str = "etc/config/config.dev-debug.yaml";
 /// Directories the dev configs name (`rundir` and `cache/storage`, paths inside the root); the datamodel requires
 /// them to exist, so `run` creates them inside the root before the manager starts. Keep in sync with
 /// etc/config/config.dev*.yaml (a test in this file checks it).
-const DEV_DIRS: [&str; 2] = ["/run/knot-resolver-dev", "/run/knot-resolver-dev/cache"];
+const DEV_DIRS: [&str; 3] = ["/run/knot-resolver-dev", "/run/knot-resolver-dev/cache", "/var/lib/knot-resolver-dev"];
 
 fn main() -> ExitCode {
     let mut args = env::args_os().skip(1);
@@ -405,7 +405,7 @@ mod tests {
             let text = std::fs::read_to_string(workspace_root().join(config)).unwrap();
             for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
                 let Some((key, value)) = line.trim().split_once(':') else { continue };
-                if ["rundir", "storage"].contains(&key.trim()) {
+                if ["rundir", "storage", "state-dir"].contains(&key.trim()) {
                     let value = value.trim();
                     assert!(DEV_DIRS.contains(&value), "{config}: {key} {value} is not in DEV_DIRS");
                 }

@@ -30,6 +30,9 @@ MANAGER_PID=""
 start_manager() {
     install -d -o knot-resolver -g knot-resolver -m 0750 /run/knot-resolver /var/lib/knot-resolver \
         /var/cache/knot-resolver
+    # As systemd's StateDirectory= does for the unit: the state directory (the configuration history) belongs
+    # to the service user, whatever created what inside it.
+    chown -R knot-resolver:knot-resolver /var/lib/knot-resolver
     : >"$KRES_TEST_LOG"
     # ExecStart= of the unit, with its User=, AmbientCapabilities= and WorkingDirectory=.
     (
