@@ -1,7 +1,8 @@
 //! The configuration history: every configuration the manager is asked to apply becomes a numbered generation,
 //! kept durably in the state directory so that it survives restarts and can be rolled back to.
 //!
-//! Storage only, **not wired yet**: nothing in the apply pipeline, the API or `kresctl` uses it so far.
+//! This module is the storage; the apply pipeline records into it (`manager/generations.rs`), the API serves it
+//! (`server/history.rs`, `GET /v1/history...`) and `kresctl history|rollback|config diff` read it.
 //!
 //! * Where: `<state dir>/history/` (the state directory, `/var/lib/knot-resolver` by default, must exist; the
 //!   `history` directory is created inside it, mode 0750). `history/.lock` is held with `flock` while a store
