@@ -238,18 +238,12 @@ fn page_date() -> String {
     iso_date(epoch)
 }
 
-/// `YYYY-MM-DD` of a Unix time (UTC; the civil-from-days algorithm).
+/// `YYYY-MM-DD` of a Unix time (UTC): the date part of the history's RFC 3339 time stamps.
 fn iso_date(epoch: u64) -> String {
-    let days = (epoch / 86_400) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
+    let mut stamp = kres_manager::history::rfc3339_utc(time);
+    stamp.truncate("YYYY-MM-DD".len());
+    stamp
 }
 
 /// Writes every man page to `<out>/man/man8/` and every completion to `<out>/<completion_path>`; returns the
