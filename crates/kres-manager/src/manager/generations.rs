@@ -139,17 +139,14 @@ impl<C: Controller> Actor<C> {
                 self.metrics.rolled_back += 1;
             }
         }
-        if let Some(result) = outcome {
-            let etag = result.is_applied().then(|| self.current.etag.clone());
-            self.emit(EventKind::Done { result, etag, seconds: started.elapsed().as_secs_f64() });
-        } else if let Err(e) = &result {
-            let reason = e.to_string();
-            self.emit(EventKind::Done { result: Outcome::Refused { reason }, etag: None, seconds: 0.0 });
-        } else {
-            let etag = Some(self.current.etag.clone());
-            let seconds = started.elapsed().as_secs_f64();
-            self.emit(EventKind::Done { result: Outcome::Applied, etag, seconds });
-        }
+        // Every apply ends with `done`: its recorded outcome, or, for one not recorded, applied (nothing to change)
+        // or refused (invalid, a failed precondition, ...).
+        let done = outcome.unwrap_or_else(|| match &result {
+            Ok(_) => Outcome::Applied,
+            Err(e) => Outcome::Refused { reason: e.to_string() },
+        });
+        let etag = done.is_applied().then(|| self.current.etag.clone());
+        self.emit(EventKind::Done { result: done, etag, seconds: started.elapsed().as_secs_f64() });
         self.in_progress = None;
         result
     }
