@@ -18,6 +18,7 @@ use kres_fleet::{ApplyResult, NodeApplier};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::manager::fleet::FleetLayer;
 use crate::manager::handle::{ApplyError, ManagerHandle};
 
 /// Applies fleet generations through the manager actor.
@@ -29,16 +30,14 @@ impl NodeApplier for ManagerApplier {
     /// The ETag a node reports is the generation's (of the fleet's document, the same on every node), not the
     /// node's merged configuration's (which differs per node: its own listen addresses, rundir, name).
     async fn apply(&self, generation: u64, config: Option<Vec<u8>>) -> ApplyResult {
-        let fleet_etag = match &config {
-            Some(bytes) => match crate::manager::fleet::FleetLayer::parse(generation, bytes) {
-                Ok(layer) => kres_datamodel::etag::etag(&layer.document),
-                Err(e) => return ApplyResult::Refused { reason: e.to_string() },
-            },
-            None => String::new(),
+        // Parsed once, here: its ETag is what the node reports, and the actor merges it.
+        let layer = match config.map(|bytes| FleetLayer::parse(generation, &bytes)).transpose() {
+            Ok(layer) => layer,
+            Err(e) => return ApplyResult::Refused { reason: e.to_string() },
         };
-        match self.handle.fleet_apply(generation, config).await {
-            Ok(outcome) if fleet_etag.is_empty() => ApplyResult::Applied { etag: outcome.etag },
-            Ok(_) => ApplyResult::Applied { etag: fleet_etag },
+        let fleet_etag = layer.as_ref().map(|l| kres_datamodel::etag::etag(&l.document));
+        match self.handle.fleet_apply(generation, layer).await {
+            Ok(outcome) => ApplyResult::Applied { etag: fleet_etag.unwrap_or(outcome.etag) },
             Err(e @ ApplyError::RolledBack { .. }) => ApplyResult::RolledBack { reason: e.to_string() },
             Err(
                 e @ (ApplyError::Rejected { .. }

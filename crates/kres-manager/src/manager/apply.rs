@@ -159,8 +159,8 @@ impl<C: Controller> Actor<C> {
                 }
                 let _ = reply.send(result);
             }
-            Command::Fleet { generation, document, reply } => {
-                let result = self.apply_fleet(generation, document).await;
+            Command::Fleet { generation, layer, reply } => {
+                let result = self.apply_fleet(layer).await;
                 match &result {
                     Ok(_) => tracing::info!("fleet generation {generation} applied"),
                     Err(e) => tracing::error!("fleet generation {generation} was not applied: {e}"),

@@ -85,13 +85,10 @@ pub fn starting_config(loaded: super::LoadedConfig, files: &[PathBuf]) -> (super
             return (loaded, None);
         }
     };
-    let facts = kres_datamodel::SystemFacts::from_system();
-    let opts = kres_datamodel::ValidationOptions::new(true, kres_datamodel::resolve_root(files), facts);
-    match kres_datamodel::validate(&Node::from_json(&raw), &opts) {
-        Ok(config) => {
+    match super::LoadedConfig::from_raw(raw, files) {
+        Ok(merged) => {
             tracing::info!("starting from fleet generation {} over the local files", layer.generation);
-            let etag = kres_datamodel::etag::etag(&raw);
-            (super::LoadedConfig { raw, config, etag }, Some(layer))
+            (merged, Some(layer))
         }
         Err(e) => {
             tracing::error!(
@@ -118,11 +115,10 @@ pub fn merged(local: &Value, layer: Option<&FleetLayer>) -> Result<Value, ApplyE
 }
 
 impl<C: Controller> Actor<C> {
-    /// Applies fleet generation `generation` (`None`: the node's files alone, generation 0): re-reads the local
+    /// Applies a fleet generation's `layer` (`None`: the node's files alone, generation 0): re-reads the local
     /// files, merges the fleet's document over them and puts the result in force through the pipeline (canary,
     /// rolling restart, health hold). Recorded in the history with the source `fleet`.
-    pub(super) async fn apply_fleet(&mut self, generation: u64, document: Option<Vec<u8>>) -> ApplyResult {
-        let layer = document.map(|bytes| FleetLayer::parse(generation, &bytes)).transpose()?;
+    pub(super) async fn apply_fleet(&mut self, layer: Option<FleetLayer>) -> ApplyResult {
         let local = load_config(&self.files).map_err(|e| ApplyError::Load(e.to_string()))?;
         let mut raw = merged(&local.raw, layer.as_ref())?;
         if let Some(hold) = &local.config.fleet.health_hold

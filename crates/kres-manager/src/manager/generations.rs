@@ -254,16 +254,13 @@ pub fn starting_config(
         );
         return loaded;
     }
-    let facts = kres_datamodel::SystemFacts::from_system();
-    let opts = kres_datamodel::ValidationOptions::new(true, kres_datamodel::resolve_root(files), facts);
-    match kres_datamodel::validate(&kres_datamodel::node::Node::from_json(&config), &opts) {
-        Ok(model) => {
+    match super::LoadedConfig::from_raw(config, files) {
+        Ok(generation) => {
             tracing::warn!(
                 "starting from generation {} (/management/start-from: last-generation), not from the files",
                 last.number
             );
-            let etag = kres_datamodel::etag::etag(&config);
-            super::LoadedConfig { raw: config, config: model, etag }
+            generation
         }
         Err(e) => {
             tracing::error!(

@@ -208,11 +208,11 @@ pub enum Command {
         client: Option<Client>,
         reply: oneshot::Sender<ApplyResult>,
     },
-    /// Apply fleet generation `generation`: the local files with `document` (the published bytes) merged over
+    /// Apply fleet generation `generation`: the local files with `layer` (the published document) merged over
     /// them; `None`: the local files alone.
     Fleet {
         generation: u64,
-        document: Option<Vec<u8>>,
+        layer: Option<super::fleet::FleetLayer>,
         reply: oneshot::Sender<ApplyResult>,
     },
     /// Stop the resolver.
@@ -279,9 +279,9 @@ impl ManagerHandle {
     }
 
     /// Applies fleet generation `generation` (see [`Command::Fleet`]).
-    pub async fn fleet_apply(&self, generation: u64, document: Option<Vec<u8>>) -> ApplyResult {
+    pub async fn fleet_apply(&self, generation: u64, layer: Option<super::fleet::FleetLayer>) -> ApplyResult {
         let (tx, rx) = oneshot::channel();
-        let command = Command::Fleet { generation, document, reply: tx };
+        let command = Command::Fleet { generation, layer, reply: tx };
         self.commands.send(command).await.map_err(|_| ApplyError::ShuttingDown)?;
         rx.await.map_err(|_| ApplyError::ShuttingDown)?
     }

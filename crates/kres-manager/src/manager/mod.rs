@@ -37,6 +37,24 @@ pub struct LoadedConfig {
     pub etag: String,
 }
 
+impl LoadedConfig {
+    /// Validates a document that did not come straight from the files (a generation of the history, the fleet's
+    /// layer merged over them) like [`load_config`] does: strict, relative paths resolved against the first file.
+    pub fn from_raw(
+        raw: serde_json::Value,
+        files: &[PathBuf],
+    ) -> Result<LoadedConfig, kres_datamodel::ValidationErrors> {
+        let opts = kres_datamodel::ValidationOptions::new(
+            true,
+            kres_datamodel::resolve_root(files),
+            SystemFacts::from_system(),
+        );
+        let config = kres_datamodel::validate(&kres_datamodel::node::Node::from_json(&raw), &opts)?;
+        let etag = kres_datamodel::etag::etag(&raw);
+        Ok(LoadedConfig { raw, config, etag })
+    }
+}
+
 /// Reads and validates the configuration files (strict: paths must exist).
 pub fn load_config(files: &[PathBuf]) -> Result<LoadedConfig, ConfigError> {
     let (raw, config) = kres_datamodel::load_files(files, true, SystemFacts::from_system())?;
