@@ -336,10 +336,14 @@ impl<C: Controller> Actor<C> {
         Ok(outcome)
     }
 
-    /// `/management/health-hold` and `/management/health-probe` of the configuration in force.
+    /// `/management/health-hold` (on a fleet node `/fleet/health-hold` when set) and `/management/health-probe` of
+    /// the configuration in force.
     fn health_settings(&self) -> (Duration, String) {
-        let management = &self.current.config.management;
-        (Duration::from_micros(management.health_hold.micros()), management.health_probe.punycode().to_owned())
+        let config = &self.current.config;
+        let management = &config.management;
+        let fleet_hold = config.fleet.enable.then_some(config.fleet.health_hold.as_ref()).flatten();
+        let hold = fleet_hold.unwrap_or(&management.health_hold);
+        (Duration::from_micros(hold.micros()), management.health_probe.punycode().to_owned())
     }
 
     /// Starts a canary on `config` and stops it again (dry run): its control socket, shared-memory files and

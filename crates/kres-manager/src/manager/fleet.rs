@@ -120,12 +120,7 @@ impl<C: Controller> Actor<C> {
     /// rolling restart, health hold). Recorded in the history with the source `fleet`.
     pub(super) async fn apply_fleet(&mut self, layer: Option<FleetLayer>) -> ApplyResult {
         let local = load_config(&self.files).map_err(|e| ApplyError::Load(e.to_string()))?;
-        let mut raw = merged(&local.raw, layer.as_ref())?;
-        if let Some(hold) = &local.config.fleet.health_hold
-            && let Some(management) = raw.get_mut("management").and_then(Value::as_object_mut)
-        {
-            management.insert("health-hold".into(), Value::String(hold.to_string()));
-        }
+        let raw = merged(&local.raw, layer.as_ref())?;
         let result = self.apply_recorded(ApplyRequest::new(Edit::Replace(raw), Source::Fleet)).await;
         if result.is_ok() {
             if let Some(layer) = &layer {
